@@ -1,0 +1,134 @@
+"""The JSON API for phones and integrations (Django REST framework + drf-spectacular).
+
+Errors are always structured: {"error": {"code": ..., "message": ..., "fields": {...}}}.
+"""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import ConcernlineError
+
+from . import services
+from .access import Basis, get_case_for
+from .models import AccessAction, Ground, ReportKind, YesNoUnsure
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ConcernlineError):
+        return Response(
+            {"error": {"code": exc.code, "message": exc.message, "fields": exc.extra}},
+            status=exc.status_code,
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ValidationError):
+        body = {"code": "invalid", "message": "The request is not valid.",
+                "fields": response.data}
+    elif isinstance(exc, APIException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        body = {"code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
+                "message": detail, "fields": {}}
+    else:
+        body = {"code": "error", "message": str(response.data), "fields": {}}
+    response.data = {"error": body}
+    return response
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, write_only=True)
+
+
+class TokenView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+        summary="Exchange an email and password for an API token",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=serializer.validated_data["email"].lower(),
+            password=serializer.validated_data["password"],
+        )
+        if user is None:
+            return Response(
+                {"error": {"code": "invalid_credentials",
+                           "message": "Email or password is wrong.", "fields": {}}},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, _created = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ReportKind.choices)
+    narrative = serializers.CharField(max_length=10000)
+    urgent = serializers.BooleanField(default=False)
+    grounds = serializers.ListField(
+        child=serializers.ChoiceField(choices=Ground.choices), default=list
+    )
+    service_user_ref = serializers.RegexField(
+        r"^[A-Za-z0-9-]{0,32}$", required=False, allow_blank=True, default=""
+    )
+    who_was_told = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    representative_consulted = serializers.ChoiceField(
+        choices=YesNoUnsure.choices, required=False, allow_blank=True, default=""
+    )
+    emergency_services_called = serializers.ChoiceField(
+        choices=YesNoUnsure.choices, required=False, allow_blank=True, default=""
+    )
+    client_token = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class ReporterViewSerializer(serializers.Serializer):
+    """What a reporter may see of their own report: never others' notes."""
+
+    reference = serializers.CharField()
+    kind = serializers.CharField()
+    urgent = serializers.BooleanField()
+    status = serializers.CharField()
+    reported_at = serializers.DateTimeField(source="created_at")
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+
+class ReportCreateView(APIView):
+    @extend_schema(
+        request=ReportCreateSerializer,
+        responses={201: ReporterViewSerializer},
+        summary="Submit a report; an urgent one pages on-call",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ReportCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = services.submit_report(reporter=request.user, **serializer.validated_data)
+        return Response(ReporterViewSerializer(case).data, status=status.HTTP_201_CREATED)
+
+
+class ReportDetailView(APIView):
+    @extend_schema(responses={200: ReporterViewSerializer}, summary="Your own report's status")
+    def get(self, request: Request, reference: str) -> Response:
+        access = get_case_for(
+            user=request.user,
+            reference=reference,
+            action=AccessAction.API_VIEW,
+            request=request._request,
+            allowed={Basis.REPORTER},
+        )
+        return Response(ReporterViewSerializer(access.case).data)

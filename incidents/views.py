@@ -1,0 +1,112 @@
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from config.errors import ConcernlineError
+
+from . import selectors, services
+from .access import FULL_VIEW, Basis, CaseNotFound, get_case_for
+from .forms import ReportForm
+from .models import AccessAction
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("incidents:report")
+
+
+@login_required
+def report(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = ReportForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                case = services.submit_report(
+                    reporter=request.user,
+                    kind=data["kind"],
+                    urgent=data["urgent"],
+                    grounds=data["grounds"],
+                    narrative=data["narrative"],
+                    service_user_ref=data["service_user_ref"],
+                    who_was_told=data["who_was_told"],
+                    representative_consulted=data["representative_consulted"],
+                    emergency_services_called=data["emergency_services_called"],
+                    client_token=data["client_token"],
+                )
+            except ConcernlineError as exc:
+                for field, message in exc.extra.items():
+                    form.add_error(field if field in form.fields else None, message)
+            else:
+                return redirect("incidents:my-report", reference=case.reference)
+    else:
+        form = ReportForm(initial={"client_token": uuid.uuid4()})
+    return render(request, "incidents/report.html", {"form": form})
+
+
+@login_required
+def my_reports(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "incidents/my_reports.html", {"cases": selectors.reports_by(request.user)}
+    )
+
+
+@login_required
+def my_report(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _case_or_404(request, reference, AccessAction.VIEW_AS_REPORTER, {Basis.REPORTER})
+    return render(
+        request,
+        "incidents/my_report.html",
+        {"case": access.case, "timeline": selectors.timeline_for(access.case, full=False)},
+    )
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "incidents/case_list.html", {"cases": selectors.cases_visible_to(request.user)}
+    )
+
+
+@login_required
+def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
+    case = access.case
+    return render(
+        request,
+        "incidents/case_detail.html",
+        {
+            "case": case,
+            "report": case.report,
+            "timeline": selectors.timeline_for(case, full=True),
+            "basis": access.basis,
+        },
+    )
+
+
+@login_required
+@require_POST
+def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _case_or_404(request, reference, AccessAction.ACKNOWLEDGE, FULL_VIEW)
+    try:
+        services.acknowledge_case(case=access.case, actor=request.user, via="web")
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Acknowledged. You now own this case."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+def _case_or_404(request, reference, action, allowed):
+    try:
+        return get_case_for(
+            user=request.user, reference=reference, action=action, request=request,
+            allowed=allowed,
+        )
+    except CaseNotFound:
+        raise Http404(_("No such case.")) from None

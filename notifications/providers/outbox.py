@@ -1,0 +1,18 @@
+import threading
+import uuid
+
+from .base import SentMessage, SmsProvider
+
+_lock = threading.Lock()
+outbox: list[dict] = []
+
+
+class OutboxProvider(SmsProvider):
+    """Keeps sent messages in `outbox` in memory, like Django's locmem mail backend, for tests
+    that need no network at all."""
+
+    def send_sms(self, *, to: str, body: str, status_callback: str | None) -> SentMessage:
+        sid = f"SM{uuid.uuid4().hex}"
+        with _lock:
+            outbox.append({"sid": sid, "to": to, "body": body, "status_callback": status_callback})
+        return SentMessage(sid=sid, status="queued")

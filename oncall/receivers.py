@@ -1,0 +1,68 @@
+"""oncall listening to notifications: SMS acknowledgements, and page delivery news."""
+
+from django.dispatch import receiver
+from django.utils.translation import gettext as _
+
+from notifications.models import NotificationAttempt
+from notifications.signals import attempt_status_changed, inbound_command
+
+from .models import Alert, AlertState, Page
+from .selectors import open_alerts_paged_to
+from .services import AlertError, acknowledge_alert
+from .signals import page_status_changed
+
+TOPIC_PREFIX = "oncall.alert:"
+
+
+@receiver(inbound_command, dispatch_uid="oncall.acknowledge_by_sms")
+def acknowledge_by_sms(sender, *, user, command, argument, channel, **kwargs) -> str | None:
+    if command != "ack":
+        return None
+    if argument:
+        alert = (
+            Alert.objects.filter(reference=argument, pages__recipient=user)
+            .order_by("-created_at")
+            .first()
+        )
+        if alert is None:
+            return _("Concernline: no page for %(ref)s was sent to you.") % {"ref": argument}
+    else:
+        open_alerts = open_alerts_paged_to(user)
+        if not open_alerts:
+            return None
+        if len(open_alerts) > 1:
+            refs = ", ".join(a.reference for a in open_alerts[:4])
+            return _("Concernline: several pages are open (%(refs)s). Reply ACK and the case "
+                     "reference.") % {"refs": refs}
+        alert = open_alerts[0]
+    if alert.state != AlertState.TRIGGERED:
+        return _("Concernline: %(ref)s is already acknowledged.") % {"ref": alert.reference}
+    try:
+        acknowledge_alert(alert=alert, actor=user, via=channel)
+    except AlertError as exc:
+        return str(exc)
+    return _("Concernline: you have acknowledged %(ref)s. Open Concernline to respond.") % {
+        "ref": alert.reference
+    }
+
+
+@receiver(attempt_status_changed, sender=NotificationAttempt, dispatch_uid="oncall.page_news")
+def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_code, at, **kw):
+    if not topic.startswith(TOPIC_PREFIX):
+        return
+    page = Page.objects.select_related("alert").filter(attempt_id=attempt_id).first()
+    if page is None:
+        return  # the page row commits with the attempt; none means another topic user
+    page_status_changed.send(
+        sender=Alert,
+        alert_id=page.alert_id,
+        owner_type=page.alert.owner_type,
+        owner_id=page.alert.owner_id,
+        recipient_id=page.recipient_id,
+        step=page.step,
+        reason=page.reason,
+        status=status,
+        provider_sid=provider_sid,
+        error_code=error_code,
+        at=at,
+    )

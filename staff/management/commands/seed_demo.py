@@ -1,0 +1,91 @@
+"""A demo organisation to click through: care workers, two managers on the default rota, HR, the
+DPO and the safeguarding lead. Safe to run twice: people are matched by email and updated."""
+
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from oncall.models import Rota, RotaParticipant
+from staff.models import Engagement, Role, Team, User
+
+PEOPLE = [
+    # email, name, role, phone, team
+    ("mina.manager@example.org", "Mina Patel", Role.MANAGER, "+447700900101", "Community North"),
+    ("owen.manager@example.org", "Owen Rees", Role.MANAGER, "+447700900102", "Community North"),
+    ("cara.worker@example.org", "Cara Jones", Role.CARE_WORKER, "+447700900201",
+     "Community North"),
+    ("dafydd.worker@example.org", "Dafydd Evans", Role.CARE_WORKER, "+447700900202",
+     "Community North"),
+    ("harriet.hr@example.org", "Harriet Lewis", Role.HR, "+447700900301", None),
+    ("dev.dpo@example.org", "Dev Sharma", Role.DPO, "+447700900302", None),
+    ("sian.safeguarding@example.org", "Siân Morgan", Role.SAFEGUARDING_LEAD, "+447700900303",
+     None),
+    ("admin@example.org", "Alex Admin", Role.ADMIN, "", None),
+]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo organisation (password from DEMO_PASSWORD)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print what was made as JSON.")
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        password = settings.DEMO_PASSWORD
+        if not password:
+            raise CommandError("Set DEMO_PASSWORD to the password the demo accounts should have.")
+        people = {}
+        for email, name, role, phone, team_name in PEOPLE:
+            team = Team.objects.get_or_create(name=team_name)[0] if team_name else None
+            person, _created = User.objects.update_or_create(
+                email=email,
+                defaults={
+                    "full_name": name,
+                    "role": role,
+                    "phone": phone,
+                    "team": team,
+                    "engagement": Engagement.EMPLOYEE,
+                    "is_staff": role == Role.ADMIN,
+                    "is_superuser": role == Role.ADMIN,
+                },
+            )
+            person.set_password(password)
+            person.save()
+            people[email] = person
+        manager = people["mina.manager@example.org"]
+        for email in ("cara.worker@example.org", "dafydd.worker@example.org"):
+            people[email].line_manager = manager
+            people[email].save(update_fields=["line_manager"])
+
+        today = timezone.localdate()
+        first_monday = today - timedelta(days=today.weekday() + 28)
+        rota, _created = Rota.objects.update_or_create(
+            name="Default on-call rota",
+            defaults={"is_default": True, "start_date": first_monday, "handoff_weekday": 0},
+        )
+        rota.participants.all().delete()
+        for position, email in enumerate(("mina.manager@example.org", "owen.manager@example.org")):
+            RotaParticipant.objects.create(rota=rota, person=people[email], position=position)
+
+        if options["json"]:
+            self.stdout.write(json.dumps({
+                "people": [
+                    {"email": p.email, "name": p.full_name, "role": p.role,
+                     "phone": str(p.phone or "")}
+                    for p in people.values()
+                ],
+                "rota": {
+                    "name": rota.name,
+                    "handover": f"{rota.get_handoff_weekday_display()} "
+                                f"{rota.handoff_time:%H:%M}",
+                    "participants": [p.person.email for p in rota.participants.all()],
+                },
+            }, indent=2))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Demo organisation ready: {len(people)} people, "
+                                                 f"rota '{rota.name}'."))

@@ -1,0 +1,141 @@
+"""People who use Concernline, their roles, teams and line management."""
+
+import phonenumbers
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.core.exceptions import ValidationError
+from phonenumber_field.modelfields import PhoneNumberField
+from phonenumber_field.phonenumber import PhoneNumber, to_python
+
+
+def validate_possible_number(value) -> None:
+    """A number of a length that can be dialled in its country. Looser than libphonenumber's
+    "valid", which refuses Ofcom's ranges kept for drama and testing (+44 7700 900xxx) that the
+    demo and the tests use so that no real phone is ever texted."""
+    number = to_python(value)
+    if isinstance(number, PhoneNumber) and not phonenumbers.is_possible_number(number):
+        raise ValidationError(
+            _("Enter a mobile number in international form, e.g. +447700900123."), code="invalid"
+        )
+
+
+class MobileNumberField(PhoneNumberField):
+    default_validators = [validate_possible_number]
+
+
+class Role(models.TextChoices):
+    CARE_WORKER = "care_worker", _("Care worker")
+    MANAGER = "manager", _("Manager")
+    HR = "hr", _("HR")
+    DPO = "dpo", _("Data protection officer")
+    SAFEGUARDING_LEAD = "safeguarding_lead", _("Safeguarding lead")
+    ADMIN = "admin", _("Administrator")
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", _("English")
+    WELSH = "cy", _("Welsh")
+
+
+class Engagement(models.TextChoices):
+    EMPLOYEE = "employee", _("Employee")
+    VOLUNTEER = "volunteer", _("Volunteer")
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.setdefault("is_staff", True)
+        fields.setdefault("is_superuser", True)
+        fields.setdefault("role", Role.ADMIN)
+        return self._create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A member of staff or a volunteer. Signs in with an email address.
+
+    `is_superuser` opens the configuration screens of the admin; it never opens case content,
+    which follows need-to-know (incidents/access.py) for everybody.
+    """
+
+    email = models.EmailField(_("email address"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=150)
+    role = models.CharField(_("role"), max_length=32, choices=Role, default=Role.CARE_WORKER)
+    phone = MobileNumberField(
+        _("mobile phone"), blank=True, help_text=_("In international form, e.g. +447700900123.")
+    )
+    team = models.ForeignKey(
+        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="members",
+    )
+    line_manager = models.ForeignKey(
+        "self", verbose_name=_("line manager"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="reports",
+    )
+    language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language, default=Language.ENGLISH
+    )
+    engagement = models.CharField(
+        _("employee or volunteer"), max_length=16, choices=Engagement,
+        default=Engagement.EMPLOYEE,
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(
+        _("admin site access"), default=False,
+        help_text=_("May sign in to the configuration screens."),
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    class Meta:
+        ordering = ["full_name", "email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(line_manager=models.F("pk")), name="staff_not_own_manager"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER

@@ -1,0 +1,122 @@
+"""Shared fixtures. The suite runs against real PostgreSQL and Redis and fails at once, loudly,
+if either is missing: a green run on SQLite would prove nothing about production."""
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from django.test.utils import override_settings
+
+from config.celery import app as celery_app
+from notifications.providers import outbox as sms_outbox
+from staff.models import Role, User
+
+
+def pytest_sessionstart(session):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        pytest.exit(
+            f"The suite needs PostgreSQL, but DATABASE_URL gives {engine}. Run `make test`, or "
+            "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/concernline.",
+            returncode=3,
+        )
+    broker = settings.CELERY_BROKER_URL
+    if not broker.startswith("redis://"):
+        pytest.exit(f"The suite needs Redis, but CELERY_BROKER_URL is {broker!r}.", returncode=3)
+    try:
+        redis.Redis.from_url(broker, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"Redis at {broker} is not answering: {exc}", returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http_for_tests():
+    """The test client and the live server speak plain HTTP on loopback; passwords hash fast
+    (the production hasher costs ~0.5 s a person by design)."""
+    override = override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+    )
+    override.enable()
+    yield
+    override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _paging_in_process(request, settings):
+    """Unit tests run Celery tasks in-process and send SMS to the in-memory outbox.
+    Integration tests (marked) use a real worker, real Redis and the Twilio sandbox."""
+    if request.node.get_closest_marker("integration"):
+        celery_app.conf.task_always_eager = False
+        yield
+        return
+    settings.SMS_BACKEND = "outbox"
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    sms_outbox.outbox.clear()
+    yield
+    celery_app.conf.task_always_eager = False
+    sms_outbox.outbox.clear()
+
+
+@pytest.fixture
+def outbox():
+    return sms_outbox.outbox
+
+
+def make_person(email: str, role: str = Role.CARE_WORKER, phone: str = "", **fields) -> User:
+    return User.objects.create_user(
+        email=email, password="a-long-test-password", full_name=email.split("@")[0].title(),
+        role=role, phone=phone, **fields,
+    )
+
+
+@pytest.fixture
+def people(db):
+    """One of each role, with phones."""
+    return {
+        "worker": make_person("worker@example.org", Role.CARE_WORKER, "+447700900201"),
+        "other_worker": make_person("other@example.org", Role.CARE_WORKER, "+447700900202"),
+        "manager": make_person("manager@example.org", Role.MANAGER, "+447700900101"),
+        "manager2": make_person("manager2@example.org", Role.MANAGER, "+447700900102"),
+        "hr": make_person("hr@example.org", Role.HR, "+447700900301"),
+        "dpo": make_person("dpo@example.org", Role.DPO, "+447700900302"),
+        "safeguarding": make_person(
+            "safeguarding@example.org", Role.SAFEGUARDING_LEAD, "+447700900303"
+        ),
+        "admin": User.objects.create_superuser(
+            email="admin@example.org", password="a-long-test-password", full_name="Admin"
+        ),
+    }
+
+
+@pytest.fixture
+def rota(people):
+    """The default rota, with `manager` on call this week and `manager2` next."""
+    from datetime import time, timedelta
+
+    from django.utils import timezone
+
+    from oncall.models import Rota, RotaParticipant
+
+    today = timezone.localdate()
+    monday = today - timedelta(days=today.weekday())
+    if timezone.localtime().time() < time(9, 0) and today.weekday() == 0:
+        monday -= timedelta(days=7)
+    rota = Rota.objects.create(
+        name="Default", is_default=True, start_date=monday, handoff_time=time(9, 0)
+    )
+    RotaParticipant.objects.create(rota=rota, person=people["manager"], position=0)
+    RotaParticipant.objects.create(rota=rota, person=people["manager2"], position=1)
+    return rota
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database this test run is using (the test database), for a worker."""
+    s = connection.settings_dict
+    auth = s["USER"] or ""
+    if s["PASSWORD"]:
+        auth += f":{s['PASSWORD']}"
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
