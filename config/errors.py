@@ -1,5 +1,8 @@
-"""The one base class for errors a person can act on. Services raise subclasses with a plain
-message; each edge translates them (form errors and messages on pages, structured 4xx in the API)."""
+"""The one base class for errors a person can act on.
+
+Services raise subclasses with a plain message; each edge translates them (form errors and
+messages on pages, structured 4xx in the API).
+"""
 
 
 class ConcernlineError(Exception):

@@ -1,7 +1,8 @@
-"""Concernline settings: one module, every value from the environment (see README, "Configuration").
+"""Concernline settings: one module, every value from the environment.
 
-The defaults are the embedded ones `make run` uses: SQLite under var/, Celery over kombu's filesystem
-transport, SMS to the console. Production sets DATABASE_URL, CELERY_BROKER_URL and the Twilio values.
+See README, "Configuration". The defaults are the embedded ones `make run` uses: SQLite under
+var/, Celery over kombu's filesystem transport, SMS to the console. Production sets DATABASE_URL,
+CELERY_BROKER_URL and the Twilio values.
 """
 
 import os
@@ -236,6 +237,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Reports from phones and integrations. Case content never leaves need-to-know.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"YesNoEnum": "incidents.models.YesNoUnsure.choices"},
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

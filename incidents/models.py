@@ -110,12 +110,18 @@ class Report(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Report for {self.case_id}"
+
 
 class ReferenceSequence(models.Model):
     """The last case number used in a year, for references like C-2026-0001."""
 
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
 
 
 class TimelineKind(models.TextChoices):
@@ -147,6 +153,9 @@ class TimelineEvent(models.Model):
     class Meta:
         ordering = ["at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise AppendOnlyError("Timeline events are never changed.")
@@ -176,3 +185,6 @@ class AccessLogEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.action} {self.case_id}"

@@ -82,6 +82,9 @@ class StatusChange(models.Model):
             models.UniqueConstraint(fields=["attempt", "status"], name="status_change_once"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
 
 class InboundMessage(models.Model):
     """An SMS a phone sent to our number. Kept once per provider SID, with the answer we gave,
@@ -100,3 +103,6 @@ class InboundMessage(models.Model):
 
     class Meta:
         ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"SMS {self.provider_sid}"

@@ -67,6 +67,9 @@ class RotaParticipant(models.Model):
             models.UniqueConstraint(fields=["rota", "position"], name="rota_position_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.rota_id} #{self.position}"
+
 
 class AlertState(models.TextChoices):
     TRIGGERED = "triggered", _("Waiting for acknowledgement")
@@ -136,3 +139,6 @@ class Page(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Page {self.alert_id} step {self.step} to {self.recipient_id}"
