@@ -95,7 +95,10 @@ class InboundMessage(models.Model):
     to_number = models.CharField(max_length=32, blank=True)
     body = models.CharField(max_length=1600)
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="inbound_messages",
     )
     reply = models.CharField(max_length=480, blank=True)

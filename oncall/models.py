@@ -100,7 +100,10 @@ class Alert(models.Model):
     next_step_at = models.DateTimeField(null=True, blank=True, db_index=True)
     active_token = models.UUIDField(default=uuid.uuid4)
     acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="acknowledged_alerts",
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)

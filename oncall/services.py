@@ -85,7 +85,9 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
             or str(alert.active_token) != str(token)
         ):
             return False
-        if alert.next_step_at and alert.next_step_at > timezone.now() + EARLY_TOLERANCE:
+        if alert.next_step_at is None:
+            return False  # escalation has run its MAX_STEPS; nothing more is scheduled
+        if alert.next_step_at > timezone.now() + EARLY_TOLERANCE:
             # Delivered before its time (clock skew, an eager test run): the token stays
             # valid, and the sweeper runs the step once it is due.
             return False
@@ -93,9 +95,9 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
         return True
 
 
-def _page_step(alert: Alert) -> None:
+def _page_step(alert: Alert, *, now=None) -> None:
     """Page for the alert's current step and schedule the next. Caller holds the row lock."""
-    now = timezone.now()
+    now = now or timezone.now()
     recipients = on_call_at(alert.rota, now) if alert.rota else []
     reason = "on_call"
     if not recipients:
@@ -123,7 +125,9 @@ def _page_step(alert: Alert) -> None:
 
 def page_text(alert: Alert) -> str:
     """The SMS for an alert: reference, urgency, what kind, how to answer. Nothing else."""
-    return _("Concernline %(urgency)s: %(title)s, case %(ref)s. Reply ACK %(ref)s to acknowledge.") % {
+    return _(
+        "Concernline %(urgency)s: %(title)s, case %(ref)s. Reply ACK %(ref)s to acknowledge."
+    ) % {
         "urgency": alert.get_urgency_display().upper(),
         "title": alert.title,
         "ref": alert.reference,
@@ -141,9 +145,10 @@ def sweep_alerts(*, now=None) -> int:
             state=AlertState.TRIGGERED, next_step_at__lt=now - grace
         )
         for alert in overdue:
-            logger.warning("alert %s: step %s overdue, sweeper runs it", alert.id,
-                           alert.current_step)
-            _page_step(alert)
+            logger.warning(
+                "alert %s: step %s overdue, sweeper runs it", alert.id, alert.current_step
+            )
+            _page_step(alert, now=now)
             ran += 1
     return ran
 

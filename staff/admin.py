@@ -21,13 +21,27 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ["email", "password"]}),
         (
             _("Person"),
-            {"fields": ["full_name", "role", "team", "line_manager", "phone", "language",
-                        "engagement"]},
+            {
+                "fields": [
+                    "full_name",
+                    "role",
+                    "team",
+                    "line_manager",
+                    "phone",
+                    "language",
+                    "engagement",
+                ]
+            },
         ),
         (_("Access"), {"fields": ["is_active", "is_staff", "is_superuser", "groups"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "full_name", "role", "password1",
-                                               "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "role", "password1", "password2"],
+            },
+        ),
     ]
     filter_horizontal = ["groups"]

@@ -92,23 +92,34 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("mobile phone"), blank=True, help_text=_("In international form, e.g. +447700900123.")
     )
     team = models.ForeignKey(
-        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL,
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="members",
     )
     line_manager = models.ForeignKey(
-        "self", verbose_name=_("line manager"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="reports",
+        "self",
+        verbose_name=_("line manager"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
     )
     language = models.CharField(
         _("preferred language"), max_length=2, choices=Language, default=Language.ENGLISH
     )
     engagement = models.CharField(
-        _("employee or volunteer"), max_length=16, choices=Engagement,
+        _("employee or volunteer"),
+        max_length=16,
+        choices=Engagement,
         default=Engagement.EMPLOYEE,
     )
     is_active = models.BooleanField(_("active"), default=True)
     is_staff = models.BooleanField(
-        _("admin site access"), default=False,
+        _("admin site access"),
+        default=False,
         help_text=_("May sign in to the configuration screens."),
     )
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)

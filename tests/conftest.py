@@ -68,8 +68,12 @@ def outbox():
 
 def make_person(email: str, role: str = Role.CARE_WORKER, phone: str = "", **fields) -> User:
     return User.objects.create_user(
-        email=email, password="a-long-test-password", full_name=email.split("@")[0].title(),
-        role=role, phone=phone, **fields,
+        email=email,
+        password="a-long-test-password",
+        full_name=email.split("@")[0].title(),
+        role=role,
+        phone=phone,
+        **fields,
     )
 
 

@@ -31,9 +31,10 @@ def test_app_services_use_postgres_and_redis_and_wait_for_them(compose):
     for name in ("web", "worker", "beat"):
         service = compose["services"][name]
         env = service["environment"]
-        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env[
-            "DATABASE_URL"
-        ]
+        assert (
+            env["DATABASE_URL"].startswith("postgres://")
+            and "@postgres:5432/" in env["DATABASE_URL"]
+        )
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
         assert service["depends_on"] == {
             "postgres": {"condition": "service_healthy"},

@@ -12,18 +12,29 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_deploy_check_is_clean_in_production_settings(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
-        ALLOWED_HOSTS="concernline.example", SMS_BACKEND="twilio",
-        TWILIO_ACCOUNT_SID="AC" + "2" * 32, TWILIO_AUTH_TOKEN="token",
-        TWILIO_FROM_NUMBER="+447700900000", PUBLIC_BASE_URL="https://concernline.example",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
+        ALLOWED_HOSTS="concernline.example",
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID="AC" + "2" * 32,
+        TWILIO_AUTH_TOKEN="token",
+        TWILIO_FROM_NUMBER="+447700900000",
+        PUBLIC_BASE_URL="https://concernline.example",
         VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -32,9 +43,13 @@ def test_deploy_check_is_clean_in_production_settings(tmp_path):
 
 def test_twilio_without_credentials_fails_the_deploy_check(tmp_path):
     result = run_manage(
-        "check", "--deploy",
-        DEBUG="0", SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
-        SMS_BACKEND="twilio", TWILIO_AUTH_TOKEN="", VAR_DIR=str(tmp_path),
+        "check",
+        "--deploy",
+        DEBUG="0",
+        SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
+        SMS_BACKEND="twilio",
+        TWILIO_AUTH_TOKEN="",
+        VAR_DIR=str(tmp_path),
     )
     assert result.returncode != 0
     assert "notifications.E001" in result.stderr and "notifications.C001" in result.stderr

@@ -46,8 +46,12 @@ def broker():
 @pytest.fixture
 def sandbox(live_server):
     server, _thread = start_sandbox(
-        port=0, app_url=live_server.url, account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
-        from_number=FROM_NUMBER, auto_deliver=True,
+        port=0,
+        app_url=live_server.url,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM_NUMBER,
+        auto_deliver=True,
     )
     yield server
     server.stop()
@@ -98,12 +102,28 @@ class Worker:
         start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "-B",
-                "-Q", "paging,default", "--pool", "solo", "--loglevel", "INFO",
-                "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
-                "-s", str(self.log_path.parent / "beat-schedule"),
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-B",
+                "-Q",
+                "paging,default",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"test-{uuid.uuid4().hex[:8]}@%h",
+                "-s",
+                str(self.log_path.parent / "beat-schedule"),
             ],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
         def ready():

@@ -16,8 +16,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 def report(people):
     return submit_report(
-        reporter=people["worker"], kind=ReportKind.URGENT_DISCLOSURE,
-        narrative="Confidential words.", grounds=["crime"],
+        reporter=people["worker"],
+        kind=ReportKind.URGENT_DISCLOSURE,
+        narrative="Confidential words.",
+        grounds=["crime"],
     )
 
 
@@ -48,8 +50,9 @@ def test_killed_worker_and_flushed_broker_still_page_exactly_once(
     start_worker()
 
     phone = str(people["manager"].phone)
-    wait_for(lambda: sandbox.sandbox.list_messages(to=phone), timeout=30,
-             what="the sweeper to page")
+    wait_for(
+        lambda: sandbox.sandbox.list_messages(to=phone), timeout=30, what="the sweeper to page"
+    )
     time.sleep(3)
     assert len(sandbox.sandbox.list_messages(to=phone)) == 1
     alert = Alert.objects.get(owner_id=case.id)

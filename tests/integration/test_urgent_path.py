@@ -98,7 +98,9 @@ def test_urgent_report_is_paged_and_acknowledged_by_sms(
     acknowledged = case.timeline.get(kind=TimelineKind.ACKNOWLEDGED)
     assert acknowledged.actor == people["manager"] and acknowledged.data["via"] == "sms"
     assert [e.kind for e in case.timeline.all()][:3] == [
-        TimelineKind.REPORTED, TimelineKind.ALERT_RAISED, TimelineKind.PAGE_SENT,
+        TimelineKind.REPORTED,
+        TimelineKind.ALERT_RAISED,
+        TimelineKind.PAGE_SENT,
     ]
 
     # The reporter sees the acknowledgement, and still nothing of anyone's notes.

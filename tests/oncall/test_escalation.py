@@ -1,0 +1,338 @@
+"""The escalation engine: raising an alert, running its steps once each, sweeping lost steps."""
+
+import uuid
+from datetime import date, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from notifications.models import AttemptStatus, NotificationAttempt
+from notifications.services import queue_sms, record_sms_status
+from oncall.models import Alert, AlertState, Page, Rota, RotaParticipant
+from oncall.selectors import on_call_at
+from oncall.services import (
+    MAX_STEPS,
+    acknowledge_alert,
+    page_text,
+    raise_alert,
+    run_alert_step,
+    sweep_alerts,
+)
+from oncall.signals import page_status_changed
+from oncall.tasks import escalate_alert
+from staff.models import Role
+from tests.conftest import make_person
+
+OWNER_TYPE = "tests.thing"  # not a case, so incidents' receivers stay out of the way
+REF = "C-2026-0042"
+MANAGER_PHONE = "+447700900101"
+
+
+def new_alert(rota, *, reference=REF, title="urgent disclosure", owner_id=7) -> Alert:
+    return raise_alert(
+        title=title,
+        reference=reference,
+        link=f"/cases/{reference}/",
+        owner_type=OWNER_TYPE,
+        owner_id=owner_id,
+        rota=rota,
+    )
+
+
+def raised_and_paged(rota, capture, **fields) -> Alert:
+    """An alert whose step 0 has run, as after its transaction committed."""
+    with capture(execute=True):
+        alert = new_alert(rota, **fields)
+    alert.refresh_from_db()
+    return alert
+
+
+def past_due(alert: Alert) -> datetime:
+    """The first instant the sweeper treats the alert's next step as overdue."""
+    return alert.next_step_at + timedelta(
+        seconds=settings.ALERT_SWEEP_GRACE_SECONDS, microseconds=1
+    )
+
+
+def make_due_now(alert: Alert) -> None:
+    Alert.objects.filter(pk=alert.pk).update(next_step_at=timezone.now() - timedelta(minutes=1))
+    alert.refresh_from_db()
+
+
+class TestRaiseAlert:
+    def test_creates_a_triggered_alert_due_now_and_waits_for_commit(
+        self, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        before = timezone.now()
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            alert = new_alert(rota)
+        after = timezone.now()
+
+        alert.refresh_from_db()
+        assert alert.state == AlertState.TRIGGERED
+        assert alert.current_step == 0 and alert.rota == rota
+        assert before <= alert.next_step_at <= after
+        assert len(callbacks) == 1  # step 0, enqueued on commit only
+        assert outbox == [] and not alert.pages.exists()
+
+    def test_step_zero_pages_whoever_is_on_call_once_committed(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            alert = new_alert(rota)
+            first_token = alert.active_token
+        after = timezone.now()
+
+        alert.refresh_from_db()
+        assert [m["to"] for m in outbox] == [MANAGER_PHONE]
+        page = Page.objects.get(alert=alert)
+        assert (page.step, page.recipient, page.reason) == (0, people["manager"], "on_call")
+        assert page.attempt.to == MANAGER_PHONE and page.attempt.topic == f"oncall.alert:{alert.id}"
+        assert alert.current_step == 1
+        assert alert.active_token != first_token
+        repage = timedelta(seconds=settings.ALERT_REPAGE_SECONDS)
+        assert after + repage - timedelta(seconds=5) <= alert.next_step_at <= after + repage
+
+
+class TestRunAlertStep:
+    def test_a_stale_token_does_nothing(self, rota, outbox, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True):
+            alert = new_alert(rota)
+            stale = str(alert.active_token)
+        alert.refresh_from_db()
+        make_due_now(alert)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=stale) is False
+            assert run_alert_step(alert_id=alert.id, token=str(uuid.uuid4())) is False
+        assert len(outbox) == 1 and alert.pages.count() == 1
+        alert.refresh_from_db()
+        assert alert.current_step == 1
+
+        # The live token, on the same overdue alert, does run: it was the token that stopped it.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token)) is True
+        assert len(outbox) == 2
+
+    def test_the_current_token_before_the_step_is_due_does_nothing(
+        self, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        token, due = alert.active_token, alert.next_step_at
+        assert due > timezone.now() + timedelta(seconds=60)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=str(token)) is False
+        alert.refresh_from_db()
+        assert (alert.current_step, alert.active_token, alert.next_step_at) == (1, token, due)
+        assert len(outbox) == 1
+
+    def test_a_missing_alert_does_nothing(self, db):
+        assert run_alert_step(alert_id=987654, token=str(uuid.uuid4())) is False
+
+    def test_the_same_step_task_three_times_pages_once(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = new_alert(rota)  # its own enqueue is never committed: we deliver it by hand
+        token = str(alert.active_token)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            results = [escalate_alert.apply(args=(alert.id, token)).get() for _ in range(3)]
+
+        assert results == [True, False, False]
+        assert [m["to"] for m in outbox] == [MANAGER_PHONE]
+        assert list(alert.pages.values_list("step", "recipient")) == [(0, people["manager"].id)]
+        alert.refresh_from_db()
+        assert alert.current_step == 1
+
+
+class TestEscalateAlertTask:
+    def test_returns_what_run_alert_step_returns(
+        self, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = new_alert(rota)
+        token = str(alert.active_token)
+        with django_capture_on_commit_callbacks(execute=True):
+            ran = escalate_alert.apply(args=(alert.id, token))
+        assert ran.successful() and ran.get() is True
+        assert len(outbox) == 1
+
+        assert escalate_alert.apply(args=(alert.id, token)).get() is False
+        alert.refresh_from_db()
+        assert escalate_alert.apply(args=(alert.id, str(alert.active_token))).get() is False
+        assert len(outbox) == 1
+
+
+class TestSweepAlerts:
+    def test_runs_an_overdue_step_once_and_pages_again(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        old_token = alert.active_token
+        now = past_due(alert)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep_alerts(now=now) == 1
+        alert.refresh_from_db()
+        expected = on_call_at(rota, now)[0]
+        assert [m["to"] for m in outbox] == [MANAGER_PHONE, str(expected.phone)]
+        page = alert.pages.get(step=1)
+        assert (page.recipient, page.reason) == (expected, "on_call")
+        assert alert.current_step == 2 and alert.active_token != old_token
+        assert alert.next_step_at > now
+
+        # Swept again at the same moment: the step it ran moved the alert's due time on.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep_alerts(now=now) == 0
+        assert len(outbox) == 2 and alert.pages.count() == 2
+
+    def test_leaves_a_step_within_its_grace_period(
+        self, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        grace = timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep_alerts(now=alert.next_step_at) == 0
+            assert sweep_alerts(now=alert.next_step_at + grace) == 0
+        assert len(outbox) == 1
+
+    def test_never_sweeps_an_acknowledged_alert(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            acknowledge_alert(alert=alert, actor=people["manager"], via="web")
+            assert sweep_alerts(now=timezone.now() + timedelta(days=30)) == 0
+            # Not even with a due time left on the row.
+            Alert.objects.filter(pk=alert.pk).update(
+                next_step_at=timezone.now() - timedelta(hours=1)
+            )
+            assert sweep_alerts(now=timezone.now() + timedelta(days=30)) == 0
+        assert len(outbox) == 1
+        alert.refresh_from_db()
+        assert alert.state == AlertState.ACKNOWLEDGED and alert.current_step == 1
+
+    def test_the_sweep_task_runs_the_sweep(self, rota, outbox, django_capture_on_commit_callbacks):
+        from oncall.tasks import sweep_alerts as sweep_task
+
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        assert sweep_task.apply().get() == 0
+        Alert.objects.filter(pk=alert.pk).update(next_step_at=timezone.now() - timedelta(hours=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep_task.apply().get() == 1
+        assert len(outbox) == 2
+
+    def test_stops_after_max_steps(self, rota, outbox, django_capture_on_commit_callbacks):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        for step in range(1, MAX_STEPS):
+            with django_capture_on_commit_callbacks(execute=True):
+                assert sweep_alerts(now=past_due(alert)) == 1, f"step {step}"
+            alert.refresh_from_db()
+
+        assert alert.current_step == MAX_STEPS
+        assert alert.next_step_at is None
+        assert alert.state == AlertState.TRIGGERED  # still waiting for a person
+        assert len(outbox) == MAX_STEPS
+        assert sorted(set(alert.pages.values_list("step", flat=True))) == list(range(MAX_STEPS))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert sweep_alerts(now=timezone.now() + timedelta(days=365)) == 0
+            # Not even a task carrying the live token pages a thirteenth time.
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token)) is False
+        assert len(outbox) == MAX_STEPS
+
+
+class TestNobodyOnCall:
+    @pytest.fixture
+    def managers(self, people):
+        retired = make_person("retired@example.org", Role.MANAGER, "+447700900199")
+        retired.is_active = False
+        retired.save(update_fields=["is_active"])
+        return {people["manager"], people["manager2"]}
+
+    def assert_all_managers_paged(self, alert, managers, outbox):
+        pages = list(alert.pages.all())
+        assert {p.recipient for p in pages} == managers
+        assert {p.reason for p in pages} == {"no_one_on_call"}
+        assert {p.step for p in pages} == {0}
+        assert sorted(m["to"] for m in outbox) == sorted(str(m.phone) for m in managers)
+
+    def test_an_empty_rota_pages_every_active_manager(
+        self, managers, outbox, django_capture_on_commit_callbacks
+    ):
+        today = timezone.localdate()
+        empty = Rota.objects.create(
+            name="Empty", start_date=today - timedelta(days=today.weekday() + 7)
+        )
+        alert = raised_and_paged(empty, django_capture_on_commit_callbacks)
+        self.assert_all_managers_paged(alert, managers, outbox)
+
+    def test_no_rota_pages_every_active_manager(
+        self, managers, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(None, django_capture_on_commit_callbacks)
+        self.assert_all_managers_paged(alert, managers, outbox)
+
+    def test_a_rota_not_started_yet_pages_every_active_manager(
+        self, people, managers, outbox, django_capture_on_commit_callbacks
+    ):
+        future = Rota.objects.create(name="Later", start_date=date(2099, 1, 5))
+        RotaParticipant.objects.create(rota=future, person=people["manager"], position=0)
+        alert = raised_and_paged(future, django_capture_on_commit_callbacks)
+        self.assert_all_managers_paged(alert, managers, outbox)
+
+
+class TestPageText:
+    def test_says_reference_urgency_title_and_how_to_acknowledge(
+        self, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        body = outbox[0]["body"]
+        assert body == page_text(alert)
+        assert REF in body and "URGENT" in body and "urgent disclosure" in body
+        assert f"ACK {REF}" in body
+        assert len(body) <= 160 and body.isascii()
+
+    def test_the_longest_title_still_fits_one_sms(self, db):
+        alert = Alert(title="x" * 80, reference="C-2026-9999", owner_type=OWNER_TYPE, owner_id=1)
+        body = page_text(alert)
+        assert "x" * 80 in body and "ACK C-2026-9999" in body
+        assert len(body) <= 160 and body.isascii()
+
+
+class TestRelayPageStatus:
+    @pytest.fixture
+    def relayed(self):
+        received = []
+
+        def listener(sender, **kwargs):
+            received.append(kwargs)
+
+        page_status_changed.connect(listener, weak=False, dispatch_uid="test_relay_listener")
+        yield received
+        page_status_changed.disconnect(dispatch_uid="test_relay_listener")
+
+    def test_each_status_of_a_page_is_relayed_with_the_alert(
+        self, people, rota, outbox, relayed, django_capture_on_commit_callbacks
+    ):
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+        assert [r["status"] for r in relayed] == [AttemptStatus.SENDING, AttemptStatus.QUEUED]
+        for news in relayed:
+            assert news["alert_id"] == alert.id
+            assert (news["owner_type"], news["owner_id"]) == (OWNER_TYPE, 7)
+            assert (news["recipient_id"], news["step"]) == (people["manager"].id, 0)
+            assert news["reason"] == "on_call"
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert record_sms_status(provider_sid=outbox[0]["sid"], status="delivered")
+        assert relayed[-1]["status"] == AttemptStatus.DELIVERED
+        assert relayed[-1]["provider_sid"] == outbox[0]["sid"]
+        assert relayed[-1]["alert_id"] == alert.id and len(relayed) == 3
+
+    def test_attempts_about_other_things_are_not_relayed(
+        self, people, outbox, relayed, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            attempt = queue_sms(recipient=people["manager"], body="hello", topic="other:1")
+        assert NotificationAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.QUEUED
+        assert relayed == []
