@@ -1,0 +1,153 @@
+"""notifications.providers.twilio through the real twilio SDK, against the local sandbox.
+
+Each test drives the services (queue_sms, send_notification_attempt) with SMS_BACKEND="twilio",
+so request encoding, auth and the SDK's error parsing are all real.
+"""
+
+import socket
+import time
+
+import pytest
+
+from notifications import services
+from notifications.models import AttemptStatus, NotificationAttempt
+from notifications.sandbox import start_sandbox
+
+ACCOUNT_SID = "AC" + "2" * 32
+AUTH_TOKEN = "provider-test-token"
+FROM_NUMBER = "+447700900000"
+BASE_URL = "https://concernline.example"
+
+
+@pytest.fixture
+def sandbox(settings):
+    server, _thread = start_sandbox(
+        host="127.0.0.1",
+        port=0,
+        app_url=BASE_URL,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        auto_deliver=False,
+    )
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_API_URL = server.url
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_FROM_NUMBER = FROM_NUMBER
+    settings.TWILIO_TIMEOUT_SECONDS = 5
+    settings.PUBLIC_BASE_URL = BASE_URL
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queued(people, django_capture_on_commit_callbacks):
+    """An attempt to the manager whose send task has not run yet."""
+    with django_capture_on_commit_callbacks():
+        attempt = services.queue_sms(
+            recipient=people["manager"], body="Concernline: case C-1 needs you", topic="test:1"
+        )
+    return attempt
+
+
+def send(attempt):
+    services.send_notification_attempt(attempt_id=attempt.id)
+    attempt.refresh_from_db()
+    return attempt
+
+
+class TestTwilioProviderSendSms:
+    def test_sends_one_message_with_our_status_callback(
+        self, sandbox, people, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            attempt = services.queue_sms(
+                recipient=people["manager"], body="Concernline: case C-1 needs you", topic="t:1"
+            )
+
+        [message] = sandbox.sandbox.list_messages()
+        assert (message["to"], message["from"], message["body"]) == (
+            "+447700900101",
+            FROM_NUMBER,
+            "Concernline: case C-1 needs you",
+        )
+        assert message["status_callback"] == BASE_URL + "/twilio/sms/status/"
+        assert message["account_sid"] == ACCOUNT_SID
+        attempt.refresh_from_db()
+        assert attempt.status == AttemptStatus.QUEUED
+        assert attempt.provider_sid == message["sid"]
+
+    def test_a_server_error_is_retried_and_sends_exactly_once(self, sandbox, queued):
+        sandbox.sandbox.set_faults(messages=[500])
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.tries, attempt.error_code) == ("pending", 1, "20500")
+        assert sandbox.sandbox.list_messages() == []
+
+        attempt = send(attempt)
+
+        [message] = sandbox.sandbox.list_messages()
+        assert (attempt.status, attempt.tries) == (AttemptStatus.QUEUED, 2)
+        assert attempt.provider_sid == message["sid"]
+
+    def test_rate_limiting_is_transient(self, sandbox, queued):
+        sandbox.sandbox.set_faults(messages=[429])
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.tries) == (AttemptStatus.PENDING, 1)
+
+    def test_an_invalid_number_fails_permanently(self, sandbox, queued):
+        NotificationAttempt.objects.filter(pk=queued.pk).update(to="+1")
+
+        attempt = send(queued)
+
+        assert attempt.status == AttemptStatus.FAILED
+        assert attempt.error_code == "21211"
+        assert "+1" in attempt.error_message
+        assert sandbox.sandbox.list_messages() == []
+
+    def test_a_wrong_auth_token_fails_permanently(self, sandbox, queued, settings):
+        settings.TWILIO_AUTH_TOKEN = "not-the-token"
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.error_code) == (AttemptStatus.FAILED, "20003")
+        assert sandbox.sandbox.list_messages() == []
+
+    def test_an_unreachable_server_is_transient(self, sandbox, queued, settings):
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        settings.TWILIO_API_URL = f"http://127.0.0.1:{closed_port}"
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.tries) == (AttemptStatus.PENDING, 1)
+        assert attempt.next_try_at is not None
+
+    def test_a_stopped_sandbox_is_transient(self, sandbox, queued):
+        sandbox.stop()
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.tries) == (AttemptStatus.PENDING, 1)
+
+    def test_a_read_timeout_is_of_unknown_outcome_and_never_resent(self, sandbox, queued, settings):
+        settings.TWILIO_TIMEOUT_SECONDS = 0.2
+        sandbox.sandbox.set_faults(delay=0.5)
+
+        attempt = send(queued)
+
+        assert attempt.status == AttemptStatus.UNKNOWN
+        deadline = time.monotonic() + 3
+        while not sandbox.sandbox.list_messages() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sandbox.sandbox.list_messages()) == 1  # it did go: resending would page twice
+        sandbox.sandbox.set_faults(delay=0)
+
+        attempt = send(attempt)
+
+        assert attempt.status == AttemptStatus.UNKNOWN
+        assert len(sandbox.sandbox.list_messages()) == 1
