@@ -15,8 +15,15 @@ class NotificationAttemptAdmin(admin.ModelAdmin):
     """Delivery records, read-only: admins see why a page failed (the provider's code and
     reason) without seeing any case content, which never enters a message body."""
 
-    list_display = ["id", "recipient", "channel", "status", "error_code", "error_message",
-                    "created_at"]
+    list_display = [
+        "id",
+        "recipient",
+        "channel",
+        "status",
+        "error_code",
+        "error_message",
+        "created_at",
+    ]
     list_filter = ["status", "channel"]
     readonly_fields = [f.name for f in NotificationAttempt._meta.fields]
     inlines = [StatusChangeInline]

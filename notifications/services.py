@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from staff.models import User
 
 from .exceptions import PermanentProviderError, TransientProviderError, UnknownOutcomeError
+from .messages import PageMessage, sms_text
 from .models import (
     FINAL_STATUSES,
     STATUS_RANK,
@@ -55,6 +56,20 @@ def queue_sms(*, recipient, body: str, topic: str) -> NotificationAttempt:
         return attempt
     _enqueue_send(attempt.id)
     return attempt
+
+
+class Importance:
+    IMPORTANT = "important"
+    NORMAL = "normal"
+
+
+def page_person(
+    *, recipient: User, importance: str, message: PageMessage, topic: str
+) -> list[NotificationAttempt]:
+    """Page one person about `topic`, by their channels for pages of this `importance`, in
+    their language. Sent once the caller's transaction commits. Today: one SMS."""
+    body = sms_text(message, language=recipient.language)
+    return [queue_sms(recipient=recipient, body=body, topic=topic)]
 
 
 def _enqueue_send(attempt_id: int, *, countdown: float = 0) -> None:
@@ -105,9 +120,7 @@ def send_notification_attempt(*, attempt_id: int) -> None:
     """Send one pending attempt. A duplicate or late task finds it no longer pending and does
     nothing, so a task delivered twice pages once."""
     with transaction.atomic():
-        attempt = (
-            NotificationAttempt.objects.select_for_update().filter(pk=attempt_id).first()
-        )
+        attempt = NotificationAttempt.objects.select_for_update().filter(pk=attempt_id).first()
         if attempt is None or attempt.status != AttemptStatus.PENDING:
             return
         attempt.tries += 1

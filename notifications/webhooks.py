@@ -14,8 +14,9 @@ def twilio_signature_is_valid(request: HttpRequest) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     tokens = [t for t in (settings.TWILIO_AUTH_TOKEN, settings.TWILIO_AUTH_TOKEN_SECONDARY) if t]
     if not signature or not tokens:
-        security_logger.warning("Twilio webhook refused: %s", "no signature" if tokens else
-                                "no auth token configured")
+        security_logger.warning(
+            "Twilio webhook refused: %s", "no signature" if tokens else "no auth token configured"
+        )
         return False
     url = settings.PUBLIC_BASE_URL + request.get_full_path()
     params = request.POST.dict()

@@ -19,7 +19,7 @@ class PageInline(admin.TabularInline):
     model = Page
     extra = 0
     can_delete = False
-    readonly_fields = ["step", "recipient", "attempt", "reason", "created_at"]
+    readonly_fields = ["step", "recipient", "reason", "created_at"]
 
 
 @admin.register(Alert)

@@ -126,16 +126,13 @@ class Alert(models.Model):
 
 
 class Page(models.Model):
-    """Who was paged for an alert, at which step, and through which notification attempt:
-    the record of who was on call and who was contacted when."""
+    """Who was paged for an alert, at which step and why: the record of who was on call and who
+    was contacted when. Its notification attempts carry the topic `oncall.page:<id>`."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="pages")
     step = models.PositiveIntegerField()
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pages"
-    )
-    attempt = models.OneToOneField(
-        "notifications.NotificationAttempt", on_delete=models.PROTECT, related_name="page"
     )
     reason = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,3 +142,8 @@ class Page(models.Model):
 
     def __str__(self) -> str:
         return f"Page {self.alert_id} step {self.step} to {self.recipient_id}"
+
+    @property
+    def topic(self) -> str:
+        """How this page's notification attempts name it."""
+        return f"oncall.page:{self.pk}"

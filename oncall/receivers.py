@@ -11,7 +11,7 @@ from .selectors import open_alerts_paged_to
 from .services import AlertError, acknowledge_alert
 from .signals import page_status_changed
 
-TOPIC_PREFIX = "oncall.alert:"
+TOPIC_PREFIX = "oncall.page:"
 
 
 @receiver(inbound_command, dispatch_uid="oncall.acknowledge_by_sms")
@@ -32,8 +32,9 @@ def acknowledge_by_sms(sender, *, user, command, argument, channel, **kwargs) ->
             return None
         if len(open_alerts) > 1:
             refs = ", ".join(a.reference for a in open_alerts[:4])
-            return _("Concernline: several pages are open (%(refs)s). Reply ACK and the case "
-                     "reference.") % {"refs": refs}
+            return _(
+                "Concernline: several pages are open (%(refs)s). Reply ACK and the case reference."
+            ) % {"refs": refs}
         alert = open_alerts[0]
     if alert.state != AlertState.TRIGGERED:
         return _("Concernline: %(ref)s is already acknowledged.") % {"ref": alert.reference}
@@ -50,9 +51,9 @@ def acknowledge_by_sms(sender, *, user, command, argument, channel, **kwargs) ->
 def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_code, at, **kw):
     if not topic.startswith(TOPIC_PREFIX):
         return
-    page = Page.objects.select_related("alert").filter(attempt_id=attempt_id).first()
+    page = Page.objects.select_related("alert").filter(pk=topic.removeprefix(TOPIC_PREFIX)).first()
     if page is None:
-        return  # the page row commits with the attempt; none means another topic user
+        return
     page_status_changed.send(
         sender=Alert,
         alert_id=page.alert_id,

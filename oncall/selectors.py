@@ -28,8 +28,7 @@ def on_call_at(rota: Rota, when: datetime) -> list[User]:
     if days_since % 7 == 0 and local.time() < rota.handoff_time:
         weeks -= 1  # handover day, before the handover time: last week's person
     people = [
-        p.person
-        for p in rota.participants.select_related("person").filter(person__is_active=True)
+        p.person for p in rota.participants.select_related("person").filter(person__is_active=True)
     ]
     if not people:
         return []
@@ -44,8 +43,9 @@ def open_alerts_paged_to(user: User) -> list[Alert]:
 
 def people_paged_for(*, owner_type: str, owner_id: int) -> set[int]:
     return set(
-        Page.objects.filter(alert__owner_type=owner_type, alert__owner_id=owner_id)
-        .values_list("recipient_id", flat=True)
+        Page.objects.filter(alert__owner_type=owner_type, alert__owner_id=owner_id).values_list(
+            "recipient_id", flat=True
+        )
     )
 
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
-from notifications.services import queue_sms
+from notifications.messages import PageMessage
+from notifications.services import Importance, page_person
 from staff.models import Role, User
 
 from .models import Alert, AlertState, Page, Rota, Urgency
@@ -106,12 +107,13 @@ def _page_step(alert: Alert, *, now=None) -> None:
         reason = "no_one_on_call"
     if not recipients:
         logger.error("alert %s: nobody can be paged (no rota cover and no managers)", alert.id)
-    body = page_text(alert)
+    message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+    importance = Importance.IMPORTANT if alert.urgency == Urgency.URGENT else Importance.NORMAL
     for person in recipients:
-        attempt = queue_sms(recipient=person, body=body, topic=f"oncall.alert:{alert.id}")
-        Page.objects.create(
-            alert=alert, step=alert.current_step, recipient=person, attempt=attempt, reason=reason
+        page = Page.objects.create(
+            alert=alert, step=alert.current_step, recipient=person, reason=reason
         )
+        page_person(recipient=person, importance=importance, message=message, topic=page.topic)
     alert.current_step += 1
     alert.active_token = uuid.uuid4()
     if alert.current_step < MAX_STEPS:
@@ -121,17 +123,6 @@ def _page_step(alert: Alert, *, now=None) -> None:
     else:
         alert.next_step_at = None
         alert.save()
-
-
-def page_text(alert: Alert) -> str:
-    """The SMS for an alert: reference, urgency, what kind, how to answer. Nothing else."""
-    return _(
-        "Concernline %(urgency)s: %(title)s, case %(ref)s. Reply ACK %(ref)s to acknowledge."
-    ) % {
-        "urgency": alert.get_urgency_display().upper(),
-        "title": alert.title,
-        "ref": alert.reference,
-    }
 
 
 def sweep_alerts(*, now=None) -> int:

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from notifications.messages import PageMessage, sms_text
 from notifications.models import AttemptStatus, NotificationAttempt
 from notifications.services import queue_sms, record_sms_status
 from oncall.models import Alert, AlertState, Page, Rota, RotaParticipant
@@ -14,7 +15,6 @@ from oncall.selectors import on_call_at
 from oncall.services import (
     MAX_STEPS,
     acknowledge_alert,
-    page_text,
     raise_alert,
     run_alert_step,
     sweep_alerts,
@@ -88,7 +88,8 @@ class TestRaiseAlert:
         assert [m["to"] for m in outbox] == [MANAGER_PHONE]
         page = Page.objects.get(alert=alert)
         assert (page.step, page.recipient, page.reason) == (0, people["manager"], "on_call")
-        assert page.attempt.to == MANAGER_PHONE and page.attempt.topic == f"oncall.alert:{alert.id}"
+        attempt = NotificationAttempt.objects.get(topic=page.topic)
+        assert attempt.to == MANAGER_PHONE and page.topic == f"oncall.page:{page.id}"
         assert alert.current_step == 1
         assert alert.active_token != first_token
         repage = timedelta(seconds=settings.ALERT_REPAGE_SECONDS)
@@ -288,14 +289,15 @@ class TestPageText:
     ):
         alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
         body = outbox[0]["body"]
-        assert body == page_text(alert)
+        message = PageMessage(reference=REF, urgency="urgent", title=alert.title)
+        assert body == sms_text(message, language="en")
         assert REF in body and "URGENT" in body and "urgent disclosure" in body
         assert f"ACK {REF}" in body
         assert len(body) <= 160 and body.isascii()
 
     def test_the_longest_title_still_fits_one_sms(self, db):
-        alert = Alert(title="x" * 80, reference="C-2026-9999", owner_type=OWNER_TYPE, owner_id=1)
-        body = page_text(alert)
+        message = PageMessage(reference="C-2026-9999", urgency="urgent", title="x" * 80)
+        body = sms_text(message, language="en")
         assert "x" * 80 in body and "ACK C-2026-9999" in body
         assert len(body) <= 160 and body.isascii()
 
@@ -334,5 +336,7 @@ class TestRelayPageStatus:
     ):
         with django_capture_on_commit_callbacks(execute=True):
             attempt = queue_sms(recipient=people["manager"], body="hello", topic="other:1")
+            stray = queue_sms(recipient=people["manager"], body="hi", topic="oncall.page:999999")
         assert NotificationAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.QUEUED
+        assert NotificationAttempt.objects.get(pk=stray.pk).status == AttemptStatus.QUEUED
         assert relayed == []
