@@ -171,3 +171,17 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
         }
         transaction.on_commit(lambda: alert_acknowledged.send(sender=Alert, **payload))
     return alert
+
+
+def escalate_now(*, alert: Alert, actor: User, via: str) -> Alert:
+    """Run the alert's next step at once ("pass it on", key 2 on a call, the web button).
+    Only someone paged for the alert may do it; an alert no longer triggered is left alone."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.state != AlertState.TRIGGERED:
+            return alert
+        if not alert.pages.filter(recipient=actor).exists():
+            raise AlertError(_("Only a person paged for this alert can pass it on."))
+        logger.info("alert %s: escalated now by %s via %s", alert.id, actor.id, via)
+        _page_step(alert)
+    return alert

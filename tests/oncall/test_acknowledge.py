@@ -216,3 +216,46 @@ class TestAcknowledgeBySms:
         first = handle_inbound_sms(body=f"ACK {REF}", **args)
         again = handle_inbound_sms(body=f"ACK {REF}", **args)
         assert again == first and "you have acknowledged" in first
+
+
+class TestEscalateNow:
+    def test_runs_the_next_step_at_once_and_voids_the_queued_one(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        from oncall.services import escalate_now
+
+        with django_capture_on_commit_callbacks(execute=True):
+            alert = raise_alert(
+                title="urgent disclosure",
+                reference="C-2026-0077",
+                link="/x/",
+                owner_type="tests.thing",
+                owner_id=1,
+                rota=rota,
+            )
+        alert.refresh_from_db()
+        queued_token = alert.active_token
+        with django_capture_on_commit_callbacks(execute=True):
+            escalate_now(alert=alert, actor=people["manager"], via="sms")
+        alert.refresh_from_db()
+        assert alert.current_step == 2 and len(outbox) == 2
+        assert not run_alert_step(alert_id=alert.id, token=str(queued_token))
+
+    def test_someone_not_paged_cannot_pass_it_on(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        from oncall.services import escalate_now
+
+        with django_capture_on_commit_callbacks(execute=True):
+            alert = raise_alert(
+                title="urgent disclosure",
+                reference="C-2026-0078",
+                link="/x/",
+                owner_type="tests.thing",
+                owner_id=1,
+                rota=rota,
+            )
+        with pytest.raises(AlertError):
+            escalate_now(alert=alert, actor=people["hr"], via="web")
+        alert.refresh_from_db()
+        assert alert.current_step == 1
