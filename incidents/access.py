@@ -80,9 +80,11 @@ def get_case_for(
 ) -> CaseAccess:
     """The case `reference` if `user` may see it on one of the `allowed` grounds; the access
     is logged. Raises CaseNotFound otherwise."""
-    case = Case.objects.select_related("reporter", "owner", "reviewer").filter(
-        reference=reference
-    ).first()
+    case = (
+        Case.objects.select_related("reporter", "owner", "reviewer")
+        .filter(reference=reference)
+        .first()
+    )
     bases = [b for b in bases_for(user, case) if b in allowed] if case is not None else []
     if not bases:
         raise CaseNotFound()

@@ -31,12 +31,14 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, ValidationError):
-        body = {"code": "invalid", "message": "The request is not valid.",
-                "fields": response.data}
+        body = {"code": "invalid", "message": "The request is not valid.", "fields": response.data}
     elif isinstance(exc, APIException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        body = {"code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
-                "message": detail, "fields": {}}
+        body = {
+            "code": exc.get_codes() if isinstance(exc.get_codes(), str) else "error",
+            "message": detail,
+            "fields": {},
+        }
     else:
         body = {"code": "error", "message": str(response.data), "fields": {}}
     response.data = {"error": body}
@@ -67,8 +69,13 @@ class TokenView(APIView):
         )
         if user is None:
             return Response(
-                {"error": {"code": "invalid_credentials",
-                           "message": "Email or password is wrong.", "fields": {}}},
+                {
+                    "error": {
+                        "code": "invalid_credentials",
+                        "message": "Email or password is wrong.",
+                        "fields": {},
+                    }
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         token, _created = Token.objects.get_or_create(user=user)

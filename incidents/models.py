@@ -74,6 +74,9 @@ class Case(models.Model):
         on_delete=models.PROTECT,
         related_name="reviewed_cases",
     )
+    client_token = models.UUIDField(
+        null=True, blank=True, help_text="Sent by the form; a resubmission returns the same case."
+    )
     safeguarding = models.BooleanField(default=False)
     personal_data_breach = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -81,6 +84,11 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reporter", "client_token"], name="case_client_token_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.reference
@@ -94,9 +102,6 @@ class Report(models.Model):
     database: it never goes into a page, a log line, a task argument or a signal."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="report")
-    client_token = models.UUIDField(
-        null=True, blank=True, help_text="Sent by the form; a resubmission returns the same case."
-    )
     narrative = models.TextField(_("what happened"))
     grounds = models.JSONField(_("grounds"), default=list, blank=True)
     service_user_ref = models.CharField(_("service user reference"), max_length=32, blank=True)
@@ -108,13 +113,6 @@ class Report(models.Model):
         _("emergency services called"), max_length=8, choices=YesNoUnsure, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["case", "client_token"], name="report_client_token_once"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"Report for {self.case_id}"

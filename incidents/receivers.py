@@ -27,8 +27,18 @@ def on_alert_acknowledged(sender, *, owner_type, owner_id, user_id, at, via, **k
 
 @receiver(page_status_changed, dispatch_uid="incidents.record_page")
 def on_page_status_changed(
-    sender, *, alert_id, owner_type, owner_id, recipient_id, step, status, provider_sid,
-    error_code, at, **kwargs,
+    sender,
+    *,
+    alert_id,
+    owner_type,
+    owner_id,
+    recipient_id,
+    step,
+    status,
+    provider_sid,
+    error_code,
+    at,
+    **kwargs,
 ):
     kind = PAGE_EVENTS.get(status)
     if owner_type != Case.ALERT_OWNER_TYPE or kind is None:

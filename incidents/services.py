@@ -3,7 +3,7 @@ work for other processes is enqueued only on commit (by oncall, for alerts)."""
 
 import uuid
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,25 +65,57 @@ def submit_report(
     urgent = urgent or kind in ALWAYS_URGENT
     if urgent and kind not in MAY_BE_URGENT:
         urgent = False
+    if client_token is not None:
+        existing = Case.objects.filter(reporter=reporter, client_token=client_token).first()
+        if existing is not None:
+            return existing
+    try:
+        return _open_case(
+            reporter=reporter,
+            kind=kind,
+            urgent=urgent,
+            narrative=narrative,
+            grounds=grounds,
+            service_user_ref=service_user_ref,
+            who_was_told=who_was_told,
+            representative_consulted=representative_consulted,
+            emergency_services_called=emergency_services_called,
+            client_token=client_token,
+        )
+    except IntegrityError:
+        # The same submission arrived twice at once; the other one opened the case.
+        existing = Case.objects.filter(reporter=reporter, client_token=client_token).first()
+        if client_token is None or existing is None:
+            raise
+        return existing
+
+
+def _open_case(
+    *,
+    reporter,
+    kind,
+    urgent,
+    narrative,
+    grounds,
+    service_user_ref,
+    who_was_told,
+    representative_consulted,
+    emergency_services_called,
+    client_token,
+) -> Case:
     with transaction.atomic():
-        if client_token is not None:
-            existing = Case.objects.filter(
-                reporter=reporter, report__client_token=client_token
-            ).first()
-            if existing is not None:
-                return existing
         now = timezone.now()
         case = Case.objects.create(
             reference=_next_reference(now.year),
             kind=kind,
             urgent=urgent,
             reporter=reporter,
+            client_token=client_token,
             safeguarding=bool(SAFEGUARDING_GROUNDS.intersection(grounds)),
             personal_data_breach=kind == ReportKind.INAPPROPRIATE_BREACH,
         )
         Report.objects.create(
             case=case,
-            client_token=client_token,
             narrative=narrative.strip(),
             grounds=grounds,
             service_user_ref=service_user_ref.strip().upper(),
@@ -91,8 +123,9 @@ def submit_report(
             representative_consulted=representative_consulted,
             emergency_services_called=emergency_services_called,
         )
-        add_event(case=case, kind=TimelineKind.REPORTED, actor=reporter, at=now,
-                  data={"urgent": urgent})
+        add_event(
+            case=case, kind=TimelineKind.REPORTED, actor=reporter, at=now, data={"urgent": urgent}
+        )
         if urgent:
             rota = default_rota()
             alert = raise_alert(
@@ -105,7 +138,10 @@ def submit_report(
                 rota=rota,
             )
             add_event(
-                case=case, kind=TimelineKind.ALERT_RAISED, actor=None, at=now,
+                case=case,
+                kind=TimelineKind.ALERT_RAISED,
+                actor=None,
+                at=now,
                 data={"alert_id": alert.id, "rota": rota.name if rota else None},
             )
     return case
@@ -137,7 +173,12 @@ def _next_reference(year: int) -> str:
 
 
 def add_event(
-    *, case: Case, kind: str, actor: User | None, at=None, data: dict | None = None,
+    *,
+    case: Case,
+    kind: str,
+    actor: User | None,
+    at=None,
+    data: dict | None = None,
     dedupe_key: str | None = None,
 ) -> TimelineEvent | None:
     """Append to a case's timeline. With `dedupe_key`, an event already recorded under that
@@ -145,7 +186,11 @@ def add_event(
     if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
         return None
     return TimelineEvent.objects.create(
-        case=case, kind=kind, actor=actor, at=at or timezone.now(), data=data or {},
+        case=case,
+        kind=kind,
+        actor=actor,
+        at=at or timezone.now(),
+        data=data or {},
         dedupe_key=dedupe_key,
     )
 
@@ -158,8 +203,10 @@ def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:
         .order_by("-created_at")
         .first()
     )
-    if alert is None or alert.state != AlertState.TRIGGERED:
-        raise ConcernlineError(_("There is no open page to acknowledge for this case."))
+    if alert is None:
+        raise ConcernlineError(_("There is no page to acknowledge for this case."))
+    if alert.state != AlertState.TRIGGERED:
+        return case  # already acknowledged: a repeat changes nothing
     acknowledge_alert(alert=alert, actor=actor, via=via)
     return case
 
@@ -176,6 +223,10 @@ def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
             case.owner = actor
         case.save()
         add_event(
-            case=case, kind=TimelineKind.ACKNOWLEDGED, actor=actor, at=at, data={"via": via},
+            case=case,
+            kind=TimelineKind.ACKNOWLEDGED,
+            actor=actor,
+            at=at,
+            data={"via": via},
             dedupe_key=f"ack:{case_id}:{user_id}:{at.isoformat()}",
         )

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_POST
 from config.errors import ConcernlineError
 
 from . import selectors, services
-from .access import FULL_VIEW, Basis, CaseNotFound, get_case_for
+from .access import FULL_VIEW, Basis, CaseNotFound, bases_for, get_case_for
 from .forms import ReportForm
-from .models import AccessAction
+from .models import AccessAction, CaseStatus
 
 
 @login_required
@@ -42,6 +42,8 @@ def report(request: HttpRequest) -> HttpResponse:
             except ConcernlineError as exc:
                 for field, message in exc.extra.items():
                     form.add_error(field if field in form.fields else None, message)
+                if not exc.extra:
+                    form.add_error(None, exc.message)
             else:
                 return redirect("incidents:my-report", reference=case.reference)
     else:
@@ -85,6 +87,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "report": case.report,
             "timeline": selectors.timeline_for(case, full=True),
             "basis": access.basis,
+            # Only a person paged may take the case: nobody else is offered a button that fails.
+            "can_acknowledge": case.status == CaseStatus.REPORTED
+            and Basis.PAGED in bases_for(request.user, case),
         },
     )
 
@@ -93,6 +98,10 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.ACKNOWLEDGE, FULL_VIEW)
+    if access.case.owner_id == request.user.id and access.case.status != CaseStatus.REPORTED:
+        # A double tap, or a second try on a weak signal: it is already theirs.
+        messages.info(request, _("You have already acknowledged this case."))
+        return redirect("incidents:case-detail", reference=reference)
     try:
         services.acknowledge_case(case=access.case, actor=request.user, via="web")
     except ConcernlineError as exc:
@@ -105,7 +114,10 @@ def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
 def _case_or_404(request, reference, action, allowed):
     try:
         return get_case_for(
-            user=request.user, reference=reference, action=action, request=request,
+            user=request.user,
+            reference=reference,
+            action=action,
+            request=request,
             allowed=allowed,
         )
     except CaseNotFound:

@@ -22,7 +22,16 @@ def validate_possible_number(value) -> None:
 
 
 class MobileNumberField(PhoneNumberField):
+    """Stores every dialable number in E.164 (+447700900123), so lookups by the number an SMS
+    comes from always match, whatever spacing was typed."""
+
     default_validators = [validate_possible_number]
+
+    def get_prep_value(self, value):
+        number = to_python(value)
+        if isinstance(number, PhoneNumber) and phonenumbers.is_possible_number(number):
+            return number.as_e164
+        return super().get_prep_value(value)
 
 
 class Role(models.TextChoices):
@@ -70,6 +79,10 @@ class UserManager(BaseUserManager):
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **fields)
+
+    def get_by_natural_key(self, username: str):
+        """Sign-in by email ignores case: addresses are stored lower-case."""
+        return self.get(email__iexact=username)
 
     def create_superuser(self, email: str, password: str | None = None, **fields):
         fields.setdefault("is_staff", True)

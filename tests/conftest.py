@@ -1,6 +1,8 @@
 """Shared fixtures. The suite runs against real PostgreSQL and Redis and fails at once, loudly,
 if either is missing: a green run on SQLite would prove nothing about production."""
 
+import os
+
 import pytest
 import redis
 from django.conf import settings
@@ -38,6 +40,8 @@ def _plain_http_for_tests():
         SESSION_COOKIE_SECURE=False,
         CSRF_COOKIE_SECURE=False,
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        # With DEBUG=1 whitenoise would index every static file for each new test client.
+        WHITENOISE_USE_FINDERS=False,
     )
     override.enable()
     yield
@@ -115,6 +119,16 @@ def rota(people):
     RotaParticipant.objects.create(rota=rota, person=people["manager"], position=0)
     RotaParticipant.objects.create(rota=rota, person=people["manager2"], position=1)
     return rota
+
+
+# Set by the test harness for itself; never passed on to the processes it starts.
+HARNESS_ONLY_ENV = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+def subprocess_environment(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in HARNESS_ONLY_ENV}
+    env.update(overrides)
+    return env
 
 
 def database_url_for_subprocess() -> str:

@@ -1,16 +1,17 @@
 """`manage.py check --deploy` with DEBUG off reports nothing, and refuses to start without a
 SECRET_KEY rather than run on a guessable one."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.conftest import subprocess_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    base = {k: v for k, v in subprocess_environment().items() if k not in {"DEBUG", "SECRET_KEY"}}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,

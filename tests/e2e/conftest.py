@@ -7,12 +7,13 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-# Playwright's sync API keeps an event loop on this thread; the ORM calls the tests make
-# between browser steps are plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
+
+# Playwright's sync API keeps an event loop on this thread for the whole session; the ORM calls
+# the tests make between browser steps are plain synchronous calls. (Subprocesses the suite
+# starts drop this variable: see tests/conftest.py, HARNESS_ONLY_ENV.)
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(scope="session")

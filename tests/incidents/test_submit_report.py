@@ -81,12 +81,15 @@ class TestSubmitReport:
         assert again.pk == first.pk
         assert Case.objects.count() == 1 and Alert.objects.count() == 1
 
-    def test_non_urgent_concern_does_not_page(self, people, rota, outbox,
-                                              django_capture_on_commit_callbacks):
+    def test_non_urgent_concern_does_not_page(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
         with django_capture_on_commit_callbacks(execute=True):
             case = submit_report(
-                reporter=people["worker"], kind=ReportKind.CONCERN_COLLEAGUE,
-                narrative="Left notes on a bus seat.", urgent=True,
+                reporter=people["worker"],
+                kind=ReportKind.CONCERN_COLLEAGUE,
+                narrative="Left notes on a bus seat.",
+                urgent=True,
             )
         assert not case.urgent
         assert outbox == [] and Alert.objects.count() == 0
@@ -96,8 +99,10 @@ class TestSubmitReport:
     ):
         with django_capture_on_commit_callbacks(execute=True):
             submit_report(
-                reporter=people["worker"], kind=ReportKind.WORRYING_INFORMATION,
-                narrative="Told in confidence.", urgent=True,
+                reporter=people["worker"],
+                kind=ReportKind.WORRYING_INFORMATION,
+                narrative="Told in confidence.",
+                urgent=True,
             )
         assert len(outbox) == 1
 
@@ -115,3 +120,25 @@ class TestSubmitReport:
             urgent(people["worker"], **fields)
         assert error_field in caught.value.extra
         assert Case.objects.count() == 0
+
+    def test_the_database_refuses_a_second_case_for_one_submission(self, people, rota):
+        from django.db import IntegrityError, transaction
+
+        from incidents.services import _open_case
+
+        token = uuid.uuid4()
+        fields = {
+            "reporter": people["worker"],
+            "kind": ReportKind.URGENT_DISCLOSURE,
+            "urgent": True,
+            "narrative": "x",
+            "grounds": ["crime"],
+            "service_user_ref": "",
+            "who_was_told": "",
+            "representative_consulted": "",
+            "emergency_services_called": "",
+            "client_token": token,
+        }
+        _open_case(**fields)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            _open_case(**fields)

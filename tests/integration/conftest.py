@@ -2,7 +2,6 @@
 process with beat, Redis as the broker, PostgreSQL, and the Twilio sandbox standing in for
 Twilio's cloud. Nothing of ours is mocked."""
 
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from django.conf import settings as django_settings
 
 from notifications.sandbox import start_sandbox
 
-from ..conftest import database_url_for_subprocess
+from ..conftest import database_url_for_subprocess, subprocess_environment
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "integration-auth-token"
@@ -70,21 +69,20 @@ def twilio_settings(settings, live_server, sandbox):
 
 
 def worker_environment(*, live_server, sandbox, tmp_path, extra=None) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DEBUG": "1",
-        "DATABASE_URL": database_url_for_subprocess(),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "SMS_BACKEND": "twilio",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": FROM_NUMBER,
-        "TWILIO_API_URL": sandbox.url,
-        "PUBLIC_BASE_URL": live_server.url,
-        "VAR_DIR": str(tmp_path),
-        "ALERT_SWEEP_SECONDS": "1",
-        "ALERT_SWEEP_GRACE_SECONDS": "2",
-    }
+    env = subprocess_environment(
+        DEBUG="1",
+        DATABASE_URL=database_url_for_subprocess(),
+        CELERY_BROKER_URL=django_settings.CELERY_BROKER_URL,
+        SMS_BACKEND="twilio",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_FROM_NUMBER=FROM_NUMBER,
+        TWILIO_API_URL=sandbox.url,
+        PUBLIC_BASE_URL=live_server.url,
+        VAR_DIR=str(tmp_path),
+        ALERT_SWEEP_SECONDS="1",
+        ALERT_SWEEP_GRACE_SECONDS="2",
+    )
     env.update(extra or {})
     return env
 

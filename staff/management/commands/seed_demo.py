@@ -16,16 +16,21 @@ PEOPLE = [
     # email, name, role, phone, team
     ("mina.manager@example.org", "Mina Patel", Role.MANAGER, "+447700900101", "Community North"),
     ("owen.manager@example.org", "Owen Rees", Role.MANAGER, "+447700900102", "Community North"),
-    ("cara.worker@example.org", "Cara Jones", Role.CARE_WORKER, "+447700900201",
-     "Community North"),
-    ("dafydd.worker@example.org", "Dafydd Evans", Role.CARE_WORKER, "+447700900202",
-     "Community North"),
+    ("cara.worker@example.org", "Cara Jones", Role.CARE_WORKER, "+447700900201", "Community North"),
+    (
+        "dafydd.worker@example.org",
+        "Dafydd Evans",
+        Role.CARE_WORKER,
+        "+447700900202",
+        "Community North",
+    ),
     ("harriet.hr@example.org", "Harriet Lewis", Role.HR, "+447700900301", None),
     ("dev.dpo@example.org", "Dev Sharma", Role.DPO, "+447700900302", None),
-    ("sian.safeguarding@example.org", "Siân Morgan", Role.SAFEGUARDING_LEAD, "+447700900303",
-     None),
+    ("sian.safeguarding@example.org", "Siân Morgan", Role.SAFEGUARDING_LEAD, "+447700900303", None),
     ("admin@example.org", "Alex Admin", Role.ADMIN, "", None),
 ]
+
+DEMO_ROTA = "Default on-call rota"
 
 
 class Command(BaseCommand):
@@ -39,6 +44,13 @@ class Command(BaseCommand):
         password = settings.DEMO_PASSWORD
         if not password:
             raise CommandError("Set DEMO_PASSWORD to the password the demo accounts should have.")
+        other_default = Rota.objects.filter(is_default=True).exclude(name=DEMO_ROTA).first()
+        if other_default is not None:
+            # Never take over the rota that real urgent reports page.
+            raise CommandError(
+                f"'{other_default}' is already the default rota; the demo would replace it. "
+                "Run seed_demo on an empty database."
+            )
         people = {}
         for email, name, role, phone, team_name in PEOPLE:
             team = Team.objects.get_or_create(name=team_name)[0] if team_name else None
@@ -65,7 +77,7 @@ class Command(BaseCommand):
         today = timezone.localdate()
         first_monday = today - timedelta(days=today.weekday() + 28)
         rota, _created = Rota.objects.update_or_create(
-            name="Default on-call rota",
+            name=DEMO_ROTA,
             defaults={"is_default": True, "start_date": first_monday, "handoff_weekday": 0},
         )
         rota.participants.all().delete()
@@ -73,19 +85,31 @@ class Command(BaseCommand):
             RotaParticipant.objects.create(rota=rota, person=people[email], position=position)
 
         if options["json"]:
-            self.stdout.write(json.dumps({
-                "people": [
-                    {"email": p.email, "name": p.full_name, "role": p.role,
-                     "phone": str(p.phone or "")}
-                    for p in people.values()
-                ],
-                "rota": {
-                    "name": rota.name,
-                    "handover": f"{rota.get_handoff_weekday_display()} "
-                                f"{rota.handoff_time:%H:%M}",
-                    "participants": [p.person.email for p in rota.participants.all()],
-                },
-            }, indent=2))
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "people": [
+                            {
+                                "email": p.email,
+                                "name": p.full_name,
+                                "role": p.role,
+                                "phone": str(p.phone or ""),
+                            }
+                            for p in people.values()
+                        ],
+                        "rota": {
+                            "name": rota.name,
+                            "handover": f"{rota.get_handoff_weekday_display()} "
+                            f"{rota.handoff_time:%H:%M}",
+                            "participants": [p.person.email for p in rota.participants.all()],
+                        },
+                    },
+                    indent=2,
+                )
+            )
         else:
-            self.stdout.write(self.style.SUCCESS(f"Demo organisation ready: {len(people)} people, "
-                                                 f"rota '{rota.name}'."))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Demo organisation ready: {len(people)} people, rota '{rota.name}'."
+                )
+            )

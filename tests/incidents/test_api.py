@@ -1,0 +1,207 @@
+"""The JSON API: tokens, sending a report, reading its status, the schema. Every error is
+structured ({"error": {"code", "message", "fields"}}), never a 500 or an HTML page."""
+
+import uuid
+
+import pytest
+import yaml
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from incidents.models import Case, ReportKind
+from oncall.models import Alert
+
+TOKEN_URL = "/api/v1/auth/token/"
+REPORTS_URL = "/api/v1/reports/"
+PASSWORD = "a-long-test-password"
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def worker_api(people, rota):
+    client = APIClient()
+    token = Token.objects.create(user=people["worker"])
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+def structured_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "fields"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["fields"], dict)
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def urgent_report(**overrides):
+    body = {
+        "kind": ReportKind.URGENT_DISCLOSURE,
+        "narrative": "He said he would hurt her tonight.",
+        "grounds": ["imminent_danger"],
+        "service_user_ref": "SU-1",
+    }
+    body.update(overrides)
+    return body
+
+
+class TestToken:
+    def test_good_credentials_give_a_token(self, api, people):
+        response = api.post(
+            TOKEN_URL, {"email": "worker@example.org", "password": PASSWORD}, format="json"
+        )
+        assert response.status_code == 200
+        assert response.json() == {"token": Token.objects.get(user=people["worker"]).key}
+        # The same token again, not a second one.
+        again = api.post(
+            TOKEN_URL, {"email": "Worker@Example.org", "password": PASSWORD}, format="json"
+        )
+        assert again.json() == response.json()
+
+    def test_the_token_opens_the_api(self, api, people, rota):
+        key = api.post(
+            TOKEN_URL, {"email": "worker@example.org", "password": PASSWORD}, format="json"
+        ).json()["token"]
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert api.post(REPORTS_URL, urgent_report(), format="json").status_code == 201
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"email": "worker@example.org", "password": "wrong"},
+            {"email": "nobody@example.org", "password": PASSWORD},
+        ],
+    )
+    def test_bad_credentials(self, api, people, body):
+        response = api.post(TOKEN_URL, body, format="json")
+        structured_error(response, 400, "invalid_credentials")
+        assert Token.objects.count() == 0
+
+    def test_inactive_person_gets_no_token(self, api, people):
+        people["worker"].is_active = False
+        people["worker"].save(update_fields=["is_active"])
+        response = api.post(
+            TOKEN_URL, {"email": "worker@example.org", "password": PASSWORD}, format="json"
+        )
+        structured_error(response, 400, "invalid_credentials")
+
+    @pytest.mark.parametrize(
+        ("body", "missing"),
+        [({}, {"email", "password"}), ({"email": "worker@example.org"}, {"password"})],
+    )
+    def test_missing_fields(self, api, people, body, missing):
+        error = structured_error(api.post(TOKEN_URL, body, format="json"), 400, "invalid")
+        assert set(error["fields"]) == missing
+
+    def test_bad_json(self, api, db):
+        response = api.post(TOKEN_URL, "{not json", content_type="application/json")
+        structured_error(response, 400, "parse_error")
+
+
+class TestCreateReport:
+    def test_urgent_report_is_created_and_pages(
+        self, worker_api, people, outbox, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = worker_api.post(REPORTS_URL, urgent_report(), format="json")
+        assert response.status_code == 201
+        data = response.json()
+        case = Case.objects.get()
+        assert data["reference"] == case.reference
+        assert data["status"] == "reported"
+        assert data["kind"] == "urgent_disclosure"
+        assert data["urgent"] is True
+        assert "narrative" not in data
+        assert case.reporter == people["worker"]
+        assert case.report.grounds == ["imminent_danger"]
+        assert [m["to"] for m in outbox] == [str(people["manager"].phone)]
+
+    def test_same_client_token_returns_the_same_case(self, worker_api):
+        body = urgent_report(client_token=str(uuid.uuid4()))
+        first = worker_api.post(REPORTS_URL, body, format="json")
+        second = worker_api.post(REPORTS_URL, body, format="json")
+        assert first.json()["reference"] == second.json()["reference"]
+        assert Case.objects.count() == 1 and Alert.objects.count() == 1
+
+    @pytest.mark.parametrize(
+        ("body", "code", "field"),
+        [
+            (urgent_report(kind="gossip"), "invalid", "kind"),
+            (urgent_report(grounds=[]), "invalid_report", "grounds"),
+            (urgent_report(grounds=["nonsense"]), "invalid", "grounds"),
+            (urgent_report(narrative="   "), "invalid", "narrative"),
+            (urgent_report(service_user_ref="Mrs Jones"), "invalid", "service_user_ref"),
+            (urgent_report(client_token="not-a-uuid"), "invalid", "client_token"),
+            ({"narrative": "x"}, "invalid", "kind"),
+        ],
+    )
+    def test_invalid_reports_are_refused_with_reasons(self, worker_api, body, code, field):
+        error = structured_error(worker_api.post(REPORTS_URL, body, format="json"), 400, code)
+        assert field in error["fields"]
+        assert Case.objects.count() == 0
+
+    @pytest.mark.parametrize(
+        ("body", "content_type"),
+        [
+            ('{"kind": "urgent_disclosure", ', "application/json"),
+            ("[1, 2, 3]", "application/json"),
+            ('"just a string"', "application/json"),
+        ],
+    )
+    def test_malformed_bodies_are_400_not_500(self, worker_api, body, content_type):
+        response = worker_api.post(REPORTS_URL, body, content_type=content_type)
+        structured_error(response, 400)
+        assert Case.objects.count() == 0
+
+    def test_unauthenticated(self, api, db):
+        response = api.post(REPORTS_URL, urgent_report(), format="json")
+        structured_error(response, 401, "not_authenticated")
+        assert response["WWW-Authenticate"] == "Token"
+        assert Case.objects.count() == 0
+
+    def test_bad_token(self, api, db):
+        api.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+        response = api.post(REPORTS_URL, urgent_report(), format="json")
+        structured_error(response, 401, "authentication_failed")
+
+
+class TestReportDetail:
+    @pytest.fixture
+    def reference(self, worker_api):
+        return worker_api.post(REPORTS_URL, urgent_report(), format="json").json()["reference"]
+
+    def test_reporter_sees_status(self, worker_api, reference):
+        response = worker_api.get(f"{REPORTS_URL}{reference}/")
+        assert response.status_code == 200
+        data = response.json()
+        assert data["reference"] == reference and data["status"] == "reported"
+        assert data["acknowledged_at"] is None
+
+    @pytest.mark.parametrize("role", ["other_worker", "manager", "safeguarding", "admin"])
+    def test_others_get_404(self, api, people, reference, role):
+        api.force_authenticate(user=people[role])
+        error = structured_error(api.get(f"{REPORTS_URL}{reference}/"), 404, "not_found")
+        unknown = api.get(f"{REPORTS_URL}C-2099-9999/")
+        assert unknown.json() == {"error": error}
+
+    def test_unauthenticated(self, api, reference):
+        structured_error(api.get(f"{REPORTS_URL}{reference}/"), 401, "not_authenticated")
+
+
+def test_schema_lists_the_three_paths(api, db):
+    response = api.get("/api/schema/")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    paths = schema["paths"]
+    assert {"/api/v1/auth/token/", "/api/v1/reports/", "/api/v1/reports/{reference}/"} <= set(paths)
+    assert "post" in paths["/api/v1/auth/token/"]
+    assert "post" in paths["/api/v1/reports/"]
+    assert "get" in paths["/api/v1/reports/{reference}/"]

@@ -1,0 +1,295 @@
+"""The web pages: sending a report, acknowledging a case, signing in."""
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from incidents.models import Case, CaseStatus, ReportKind, TimelineKind
+from incidents.services import submit_report
+from oncall.models import Alert, AlertState
+
+REPORT_URL = "/report/"
+NARRATIVE = "She told me her carer takes her bank card."
+
+
+@pytest.fixture
+def worker_client(client, people, rota):
+    client.force_login(people["worker"])
+    return client
+
+
+def urgent_form(**overrides):
+    data = {
+        "kind": ReportKind.URGENT_DISCLOSURE,
+        "grounds": ["abuse_or_harm"],
+        "narrative": NARRATIVE,
+        "service_user_ref": "su-40411",
+        "who_was_told": "Duty social worker",
+        "representative_consulted": "no",
+        "emergency_services_called": "yes",
+        "client_token": str(uuid.uuid4()),
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def error_for(body: str, field: str) -> str:
+    """The text of the error shown next to `field`, or "" if there is none."""
+    match = re.search(rf'<p class="error" id="id_{field}_error">(.*?)</p>', body, re.S)
+    return match.group(1).strip() if match else ""
+
+
+class TestReportPage:
+    def test_says_phone_999_first_and_carries_a_client_token(self, worker_client):
+        assert reverse("incidents:report") == REPORT_URL
+        response = worker_client.get(REPORT_URL)
+        assert response.status_code == 200
+        body = response.content.decode()
+        emergency = body.index("phone 999 or 112")
+        form = body.index(f'action="{REPORT_URL}"')
+        assert emergency < form
+        assert 'href="tel:999"' in body[:form]
+        token = re.search(r'<input type="hidden" name="client_token" value="([^"]+)"', body)
+        assert token is not None
+        uuid.UUID(token.group(1))  # a real UUID
+        # A new one for each page, so two reports are never taken for one.
+        again = worker_client.get(REPORT_URL).content.decode()
+        assert token.group(1) not in again
+
+    def test_anonymous_is_sent_to_sign_in(self, client, db):
+        response = client.get(REPORT_URL)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+    def test_urgent_disclosure_opens_a_case_and_pages_on_call(
+        self, worker_client, people, outbox, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = worker_client.post(REPORT_URL, urgent_form())
+
+        case = Case.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == reverse("incidents:my-report", args=[case.reference])
+        assert case.reporter == people["worker"]
+        assert case.kind == ReportKind.URGENT_DISCLOSURE and case.urgent and case.safeguarding
+        assert case.report.narrative == NARRATIVE
+        assert case.report.grounds == ["abuse_or_harm"]
+        assert case.report.service_user_ref == "SU-40411"
+        assert [m["to"] for m in outbox] == [str(people["manager"].phone)]
+        assert case.reference in outbox[0]["body"]
+
+        page = worker_client.get(response["Location"])
+        assert page.status_code == 200
+        assert f"Your reference is {case.reference}" in page.content.decode()
+
+    def test_missing_grounds_is_explained_next_to_the_field(self, worker_client, outbox):
+        response = worker_client.post(REPORT_URL, urgent_form(grounds=None))
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert error_for(body, "grounds") == (
+            "Tick at least one reason the disclosure could not wait."
+        )
+        # Inside the grounds fieldset, which points at it for screen readers.
+        fieldset = re.search(
+            r'<fieldset aria-describedby="id_grounds_error">(.*?)</fieldset>', body, re.S
+        )
+        assert fieldset is not None and 'id="id_grounds_error"' in fieldset.group(1)
+        # What was typed is kept.
+        assert NARRATIVE in body
+        assert Case.objects.count() == 0 and outbox == []
+
+    @pytest.mark.parametrize(
+        ("overrides", "field", "message"),
+        [
+            ({"kind": None}, "kind", "Choose what you are reporting."),
+            ({"kind": "gossip"}, "kind", "Select a valid choice."),
+            ({"narrative": ""}, "narrative", "Say briefly what happened."),
+            ({"narrative": "   "}, "narrative", "Say briefly what happened."),
+            ({"grounds": ["nonsense"]}, "grounds", "Select a valid choice."),
+        ],
+    )
+    def test_incomplete_report_is_refused_with_reasons(
+        self, worker_client, overrides, field, message
+    ):
+        response = worker_client.post(REPORT_URL, urgent_form(**overrides))
+        assert response.status_code == 200
+        assert error_for(response.content.decode(), field).startswith(message)
+        assert Case.objects.count() == 0
+
+    @pytest.mark.parametrize("ref", ["Mrs Jones", "SU 40411", "Jones, M."])
+    def test_service_user_reference_must_not_be_a_name(self, worker_client, ref):
+        response = worker_client.post(REPORT_URL, urgent_form(service_user_ref=ref))
+        assert response.status_code == 200
+        assert "never a name" in error_for(response.content.decode(), "service_user_ref")
+        assert Case.objects.count() == 0
+
+    def test_non_urgent_concern_needs_no_grounds_and_pages_nobody(
+        self, worker_client, outbox, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = worker_client.post(
+                REPORT_URL,
+                urgent_form(kind=ReportKind.CONCERN_COLLEAGUE, grounds=None, urgent="on"),
+            )
+        assert response.status_code == 302
+        case = Case.objects.get()
+        assert not case.urgent and outbox == [] and Alert.objects.count() == 0
+
+    def test_a_refusal_without_field_reasons_is_still_shown(self, worker_client, monkeypatch):
+        from config.errors import ConcernlineError
+        from incidents import services
+
+        def refuse(**kwargs):
+            raise ConcernlineError("Reports are paused for maintenance.")
+
+        monkeypatch.setattr(services, "submit_report", refuse)
+        response = worker_client.post(REPORT_URL, urgent_form())
+        assert response.status_code == 200
+        assert "Reports are paused for maintenance." in response.content.decode()
+
+    def test_same_client_token_twice_opens_one_case(
+        self, worker_client, outbox, django_capture_on_commit_callbacks
+    ):
+        form = urgent_form()
+        with django_capture_on_commit_callbacks(execute=True):
+            first = worker_client.post(REPORT_URL, form)
+        with django_capture_on_commit_callbacks(execute=True):
+            second = worker_client.post(REPORT_URL, form)
+        assert first.status_code == second.status_code == 302
+        assert first["Location"] == second["Location"]
+        assert Case.objects.count() == 1 and Alert.objects.count() == 1
+        assert len(outbox) == 1
+
+
+class TestAcknowledge:
+    @pytest.fixture
+    def case(self, people, rota, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True):
+            return submit_report(
+                reporter=people["worker"],
+                kind=ReportKind.URGENT_DISCLOSURE,
+                narrative=NARRATIVE,
+                grounds=["crime"],
+            )
+
+    def acknowledge(self, client, case, capture):
+        with capture(execute=True):
+            return client.post(reverse("incidents:case-acknowledge", args=[case.reference]))
+
+    def test_paged_manager_takes_the_case(
+        self, client, people, case, django_capture_on_commit_callbacks
+    ):
+        client.force_login(people["manager"])
+        detail = client.get(reverse("incidents:case-detail", args=[case.reference]))
+        assert "Acknowledge: I am taking this" in detail.content.decode()
+
+        response = self.acknowledge(client, case, django_capture_on_commit_callbacks)
+
+        assert response.status_code == 302
+        assert response["Location"] == reverse("incidents:case-detail", args=[case.reference])
+        case.refresh_from_db()
+        assert case.status == CaseStatus.ACKNOWLEDGED
+        assert case.owner == people["manager"] and case.acknowledged_at is not None
+        event = case.timeline.get(kind=TimelineKind.ACKNOWLEDGED)
+        assert event.actor == people["manager"] and event.data == {"via": "web"}
+        alert = Alert.objects.get(owner_id=case.id)
+        assert alert.state == AlertState.ACKNOWLEDGED and alert.acknowledged_via == "web"
+
+        page = client.get(response["Location"]).content.decode()
+        assert "Acknowledged. You now own this case." in page
+        assert "Acknowledge: I am taking this" not in page
+        assert "by web" in page
+
+    def test_acknowledging_twice_is_harmless(
+        self, client, people, case, django_capture_on_commit_callbacks
+    ):
+        client.force_login(people["manager"])
+        self.acknowledge(client, case, django_capture_on_commit_callbacks)
+        case.refresh_from_db()
+        first_at = case.acknowledged_at
+
+        response = self.acknowledge(client, case, django_capture_on_commit_callbacks)
+
+        assert response.status_code == 302
+        case.refresh_from_db()
+        assert case.status == CaseStatus.ACKNOWLEDGED and case.owner == people["manager"]
+        assert case.acknowledged_at == first_at
+        assert case.timeline.filter(kind=TimelineKind.ACKNOWLEDGED).count() == 1
+        # No alarming "no open page" error for a double tap: it is already theirs.
+        page = client.get(response["Location"]).content.decode()
+        assert "You have already acknowledged this case." in page
+        assert 'class="error"' not in page
+
+    def test_only_the_paged_manager_is_offered_the_button(
+        self, client, people, case, django_capture_on_commit_callbacks
+    ):
+        # The safeguarding lead may read a safeguarding case but was not paged for it.
+        with django_capture_on_commit_callbacks(execute=True):
+            case = submit_report(
+                reporter=people["worker"],
+                kind=ReportKind.URGENT_DISCLOSURE,
+                narrative=NARRATIVE,
+                grounds=["abuse_or_harm"],
+            )
+        url = reverse("incidents:case-detail", args=[case.reference])
+        client.force_login(people["safeguarding"])
+        page = client.get(url)
+        assert page.status_code == 200
+        assert "Acknowledge: I am taking this" not in page.content.decode()
+        # And if they post anyway, the case is not theirs.
+        response = self.acknowledge(client, case, django_capture_on_commit_callbacks)
+        assert response.status_code == 302
+        case.refresh_from_db()
+        assert case.status == CaseStatus.REPORTED and case.owner is None
+        client.force_login(people["manager"])
+        assert "Acknowledge: I am taking this" in client.get(url).content.decode()
+
+    def test_get_is_not_allowed(self, client, people, case):
+        client.force_login(people["manager"])
+        response = client.get(reverse("incidents:case-acknowledge", args=[case.reference]))
+        assert response.status_code == 405
+        case.refresh_from_db()
+        assert case.status == CaseStatus.REPORTED
+
+
+class TestSignIn:
+    def test_login_page_with_email_and_password(self, client, people):
+        page = client.get(reverse("login"))
+        assert page.status_code == 200
+        assert "phone 999 or 112" in page.content.decode()
+
+        response = client.post(
+            reverse("login"),
+            {"username": "worker@example.org", "password": "a-long-test-password"},
+        )
+        assert response.status_code == 302
+        assert response["Location"] == reverse("incidents:home")
+        assert client.session["_auth_user_id"] == str(people["worker"].pk)
+
+    def test_wrong_password_is_refused(self, client, people):
+        response = client.post(
+            reverse("login"), {"username": "worker@example.org", "password": "wrong"}
+        )
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
+        assert 'class="error"' in response.content.decode()
+
+    def test_login_returns_to_the_page_asked_for(self, client, people):
+        response = client.get(REPORT_URL)
+        response = client.post(
+            response["Location"],
+            {
+                "username": "worker@example.org",
+                "password": "a-long-test-password",
+                "next": REPORT_URL,
+            },
+        )
+        assert response.status_code == 302 and response["Location"] == REPORT_URL
+
+    def test_home_goes_to_the_report_page(self, client, people):
+        client.force_login(people["worker"])
+        response = client.get(reverse("incidents:home"))
+        assert response.status_code == 302
+        assert response["Location"] == reverse("incidents:report")

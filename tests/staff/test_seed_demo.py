@@ -1,0 +1,101 @@
+"""The demo organisation: safe to run twice, and only with a password given."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from oncall.models import Rota, RotaParticipant
+from oncall.selectors import default_rota
+from staff.models import Role, User
+
+PASSWORD = "demo-password-for-tests"
+
+
+def seed(*args) -> str:
+    out = StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_refuses_without_a_password(settings):
+    settings.DEMO_PASSWORD = ""
+    with pytest.raises(CommandError, match="DEMO_PASSWORD"):
+        seed()
+    assert User.objects.count() == 0 and Rota.objects.count() == 0
+
+
+@pytest.mark.django_db
+class TestSeedDemo:
+    @pytest.fixture(autouse=True)
+    def _password(self, settings):
+        settings.DEMO_PASSWORD = PASSWORD
+
+    def test_runs_twice_and_leaves_one_organisation(self):
+        assert "8 people" in seed()
+        first = set(User.objects.values_list("pk", "email", "role"))
+        seed()
+        assert set(User.objects.values_list("pk", "email", "role")) == first
+        assert User.objects.count() == 8
+        assert Rota.objects.count() == 1
+
+        rota = default_rota()
+        assert rota is not None and rota.is_default
+        participants = [p.person for p in rota.participants.all()]
+        assert len(participants) == 2
+        assert all(p.role == Role.MANAGER for p in participants)
+        rota.full_clean()  # the first handover falls on the handover day
+
+    def test_every_role_is_there_and_workers_have_a_line_manager(self):
+        seed()
+        assert set(User.objects.values_list("role", flat=True)) == set(Role.values)
+        for worker in User.objects.filter(role=Role.CARE_WORKER):
+            assert worker.line_manager is not None and worker.line_manager.is_manager
+        admin = User.objects.get(role=Role.ADMIN)
+        assert admin.is_superuser and admin.is_staff
+        assert not User.objects.exclude(role=Role.ADMIN).filter(is_staff=True).exists()
+
+    def test_json_lists_people_roles_phones_and_the_rota(self):
+        data = json.loads(seed("--json"))
+        people = {p["email"]: p for p in data["people"]}
+        assert len(people) == 8
+        assert {p["role"] for p in people.values()} == set(Role.values)
+        mina = people["mina.manager@example.org"]
+        assert mina["role"] == "manager" and mina["phone"] == "+447700900101"
+        assert people["admin@example.org"]["phone"] == ""
+        assert all(p["phone"].startswith("+44") for p in people.values() if p["role"] != "admin")
+        assert data["rota"]["name"] == default_rota().name
+        assert data["rota"]["participants"] == [
+            "mina.manager@example.org",
+            "owen.manager@example.org",
+        ]
+        assert data["rota"]["handover"] == "Monday 09:00"
+
+    def test_demo_people_sign_in_with_the_password(self, client):
+        seed()
+        seed()  # a second run keeps the password working
+        for email in ("cara.worker@example.org", "mina.manager@example.org", "admin@example.org"):
+            assert client.login(username=email, password=PASSWORD), email
+            client.logout()
+        assert not client.login(username="cara.worker@example.org", password="wrong")
+
+    def test_new_password_replaces_the_old(self, settings, client):
+        seed()
+        settings.DEMO_PASSWORD = "another-demo-password"
+        seed()
+        assert not client.login(username="cara.worker@example.org", password=PASSWORD)
+        assert client.login(username="cara.worker@example.org", password="another-demo-password")
+
+    def test_never_takes_over_an_existing_default_rota(self, people, rota):
+        before = set(User.objects.values_list("pk", "email", "full_name", "phone"))
+        with pytest.raises(CommandError, match="already the default rota"):
+            seed()
+        rota.refresh_from_db()
+        assert rota.is_default and Rota.objects.count() == 1
+        assert list(RotaParticipant.objects.values_list("person__email", flat=True)) == [
+            "manager@example.org",
+            "manager2@example.org",
+        ]
+        assert set(User.objects.values_list("pk", "email", "full_name", "phone")) == before
