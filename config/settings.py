@@ -169,6 +169,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # The embedded broker polls its folder; a tenth of a second keeps pages prompt.
+        "polling_interval": 0.1,
     }
 else:
     # Redis redelivers an unacknowledged task after this long; the sweeper re-drives overdue
