@@ -42,6 +42,9 @@ def _plain_http_for_tests():
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         # With DEBUG=1 whitenoise would index every static file for each new test client.
         WHITENOISE_USE_FINDERS=False,
+        # The second factor is tested on its own (tests/staff/test_second_factor.py); elsewhere
+        # a signed-in test user is taken as verified.
+        SECOND_FACTOR_REQUIRED=False,
     )
     override.enable()
     yield

@@ -56,6 +56,18 @@ def test_twilio_without_credentials_fails_the_deploy_check(tmp_path):
     assert "notifications.E001" in result.stderr and "notifications.C001" in result.stderr
 
 
+def test_switching_off_the_second_factor_is_critical(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="0",
+        SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
+        SECOND_FACTOR_REQUIRED="0",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0 and "staff.C001" in result.stderr
+
+
 def test_no_secret_key_outside_debug_is_a_clear_error(tmp_path):
     result = run_manage("check", DEBUG="0", VAR_DIR=str(tmp_path))
     assert result.returncode != 0

@@ -77,16 +77,16 @@ class TestSeedDemo:
         seed()
         seed()  # a second run keeps the password working
         for email in ("cara.worker@example.org", "mina.manager@example.org", "admin@example.org"):
-            assert client.login(username=email, password=PASSWORD), email
+            assert signs_in(client, email, PASSWORD), email
             client.logout()
-        assert not client.login(username="cara.worker@example.org", password="wrong")
+        assert not signs_in(client, "cara.worker@example.org", "wrong")
 
     def test_new_password_replaces_the_old(self, settings, client):
         seed()
         settings.DEMO_PASSWORD = "another-demo-password"
         seed()
-        assert not client.login(username="cara.worker@example.org", password=PASSWORD)
-        assert client.login(username="cara.worker@example.org", password="another-demo-password")
+        assert not signs_in(client, "cara.worker@example.org", PASSWORD)
+        assert signs_in(client, "cara.worker@example.org", "another-demo-password")
 
     def test_never_takes_over_an_existing_default_rota(self, people, rota):
         before = set(User.objects.values_list("pk", "email", "full_name", "phone"))
@@ -99,3 +99,9 @@ class TestSeedDemo:
             "manager2@example.org",
         ]
         assert set(User.objects.values_list("pk", "email", "full_name", "phone")) == before
+
+
+def signs_in(client, email: str, password: str) -> bool:
+    """Through the sign-in page, as a person would (and as login throttling sees it)."""
+    response = client.post("/accounts/login/", {"username": email, "password": password})
+    return response.status_code == 302

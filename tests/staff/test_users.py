@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.test import RequestFactory
 
 from staff.models import Role, User
 
@@ -21,7 +22,8 @@ class TestCreateUser:
         user = create(email="Cara.Jones@Example.ORG")
         assert user.email == "cara.jones@example.org"
         assert User.objects.get(pk=user.pk).email == "cara.jones@example.org"
-        assert authenticate(username="cara.jones@example.org", password=PASSWORD) == user
+        request = RequestFactory().post("/accounts/login/")
+        assert authenticate(request, username="cara.jones@example.org", password=PASSWORD) == user
 
     def test_defaults(self):
         user = create()

@@ -1,0 +1,119 @@
+"""Sign-in and session protections: login lockout answers, idle sign-out on case pages, the
+second factor required of those who can see cases, and the Permissions-Policy header."""
+
+import math
+import time
+from urllib.parse import urlencode
+
+from axes.helpers import get_cool_off
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from .models import Role
+
+# Roles whose sessions must carry a verified second factor (TOTP or a recovery code).
+SECOND_FACTOR_ROLES = frozenset(
+    {Role.MANAGER, Role.HR, Role.DPO, Role.SAFEGUARDING_LEAD, Role.ADMIN}
+)
+IDLE_KEY = "concernline_last_seen"
+
+
+def attempted_username(request: HttpRequest, credentials: dict | None) -> str | None:
+    """The email a sign-in tried, lower-cased as stored, so "Cara@" and "cara@" count as one."""
+    source = credentials or getattr(request, "data", None) or request.POST
+    username = source.get("username") or source.get("email")
+    return username.strip().lower() if isinstance(username, str) else None
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None):
+    """What a locked-out sign-in gets (django-axes calls this): 429, Retry-After, and in plain
+    words how long to wait. Never a 500, never a hint whether the account exists."""
+    cool_off = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off else 3600
+    minutes = max(1, math.ceil(seconds / 60))
+    message = ngettext(
+        "Too many failed sign-ins. Try again in %(minutes)d minute.",
+        "Too many failed sign-ins. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"error": {"code": "locked_out", "message": message, "fields": {}}}, status=429
+        )
+    else:
+        response = render(request, "registration/locked_out.html", {"message": message}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def needs_second_factor(user) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.role in SECOND_FACTOR_ROLES or user.is_superuser or user.is_staff
+
+
+class PermissionsPolicyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+class IdleSignOutMiddleware:
+    """Signs a session out when a case page is asked for after SESSION_IDLE_SECONDS without any
+    request. Only case pages and the admin: a care worker typing a long report is never thrown
+    out mid-sentence."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = time.time()
+            last_seen = request.session.get(IDLE_KEY, now)
+            idle = now - last_seen
+            if idle > settings.SESSION_IDLE_SECONDS and request.path.startswith(
+                tuple(settings.SESSION_IDLE_PROTECTED_PATHS)
+            ):
+                logout(request)
+                messages.info(request, _("You were signed out after a time without activity."))
+                return redirect_to_login(request.get_full_path())
+            request.session[IDLE_KEY] = now
+        return self.get_response(request)
+
+
+class SecondFactorRequiredMiddleware:
+    """Those who can see cases (managers, HR, the DPO, the safeguarding lead, admins) must prove a
+    second factor before any page but the sign-in and two-factor pages. Care workers who set one
+    up are held to it too. Runs after django_otp's OTPMiddleware."""
+
+    OPEN_PREFIXES = ("/accounts/", "/static/", "/twilio/", "/api/", "/i18n/", "/health/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            settings.SECOND_FACTOR_REQUIRED
+            and user.is_authenticated
+            and not user.is_verified()
+            and not request.path.startswith(self.OPEN_PREFIXES)
+        ):
+            from django_otp import user_has_device
+
+            if needs_second_factor(user) or user_has_device(user):
+                target = "two-factor-verify" if user_has_device(user) else "two-factor-setup"
+                query = urlencode({"next": request.get_full_path()})
+                return redirect(f"{reverse(target)}?{query}")
+        return self.get_response(request)

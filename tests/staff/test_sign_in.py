@@ -1,0 +1,167 @@
+"""Sign-in throttling, password reset, idle sign-out and the security headers."""
+
+import re
+import time
+
+import pytest
+from axes.models import AccessAttempt
+from axes.utils import reset as lift_lockout
+from django.contrib.auth.password_validation import validate_password
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from staff.security import IDLE_KEY
+from tests.conftest import make_person
+
+PASSWORD = "a-long-test-password"
+
+
+def sign_in(client, email, password=PASSWORD, **extra):
+    return client.post("/accounts/login/", {"username": email, "password": password}, **extra)
+
+
+@pytest.fixture
+def worker(db):
+    return make_person("cara@example.org", phone="+447700900201")
+
+
+class TestLoginThrottling:
+    def test_an_account_is_paused_after_five_failures_with_a_plain_answer(self, client, worker):
+        for n in range(4):
+            failed = sign_in(client, worker.email, "wrong-password", REMOTE_ADDR=f"192.0.2.{n}")
+            assert failed.status_code == 200
+        # The fifth failure, from yet another address: the account itself is paused.
+        assert sign_in(client, worker.email, "wrong", REMOTE_ADDR="192.0.2.9").status_code == 429
+        response = sign_in(client, worker.email.upper(), REMOTE_ADDR="192.0.2.10")
+        assert response.status_code == 429
+        assert "Try again in 15 minutes" in response.content.decode()
+        assert response["Retry-After"] == str(15 * 60)
+        assert "_auth_user_id" not in client.session
+
+    def test_an_address_is_paused_after_five_failures_across_accounts(self, client, db):
+        for n in range(5):
+            sign_in(client, f"nobody{n}@example.org", "guess", REMOTE_ADDR="203.0.113.9")
+        other = make_person("other@example.org")
+        response = sign_in(client, other.email, REMOTE_ADDR="203.0.113.9")
+        assert response.status_code == 429
+        assert sign_in(client, other.email, REMOTE_ADDR="203.0.113.10").status_code == 302
+
+    def test_forged_forwarded_for_does_not_dodge_the_address_limit(self, client, db):
+        for n in range(5):
+            sign_in(client, f"x{n}@example.org", "guess", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        response = sign_in(client, "x9@example.org", "guess", HTTP_X_FORWARDED_FOR="198.51.100.9")
+        assert response.status_code == 429
+
+    def test_an_admin_sees_and_lifts_a_lockout(self, client, worker, people):
+        for _ in range(5):
+            sign_in(client, worker.email, "wrong-password")
+        assert AccessAttempt.objects.filter(username=worker.email).exists()
+        client.force_login(people["admin"])
+        listing = client.get("/admin/axes/accessattempt/")
+        assert listing.status_code == 200 and worker.email in listing.content.decode()
+        client.logout()
+
+        lift_lockout(username=worker.email)
+        lift_lockout(ip="127.0.0.1")
+        assert sign_in(client, worker.email).status_code == 302
+
+    def test_the_api_token_endpoint_is_throttled_with_a_structured_429(self, client, worker):
+        for _ in range(5):
+            client.post(
+                "/api/v1/auth/token/",
+                {"email": worker.email, "password": "nope"},
+                content_type="application/json",
+            )
+        response = client.post(
+            "/api/v1/auth/token/",
+            {"email": worker.email, "password": PASSWORD},
+            content_type="application/json",
+        )
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "locked_out"
+        assert "Retry-After" in response
+
+
+class TestPasswordRules:
+    @pytest.mark.parametrize("password", ["short-pw", "password1234", "123456789012"])
+    def test_weak_passwords_are_refused(self, password):
+        with pytest.raises(ValidationError):
+            validate_password(password)
+
+    def test_a_long_uncommon_password_is_accepted(self):
+        validate_password("river-lantern-quietly-42")
+
+
+class TestPasswordReset:
+    def test_reset_by_email_link(self, client, worker):
+        response = client.post("/accounts/password-reset/", {"email": worker.email})
+        assert response.status_code == 302
+        assert len(mail.outbox) == 1 and mail.outbox[0].to == [worker.email]
+        link = re.search(r"(/accounts/reset/[^/]+/[^/\s]+/)", mail.outbox[0].body).group(1)
+
+        form_page = client.get(link, follow=True)
+        assert form_page.status_code == 200
+        new = "a-brand-new-long-password"
+        done = client.post(
+            form_page.redirect_chain[-1][0],
+            {"new_password1": new, "new_password2": new},
+        )
+        assert done.status_code == 302
+        assert sign_in(client, worker.email, new).status_code == 302
+
+    def test_unknown_address_gets_the_same_answer_and_no_mail(self, client, db):
+        response = client.post("/accounts/password-reset/", {"email": "ghost@example.org"})
+        assert response.status_code == 302 and mail.outbox == []
+
+
+class TestIdleSignOut:
+    def test_case_pages_sign_out_after_idle_time(self, client, worker, settings):
+        settings.SESSION_IDLE_SECONDS = 60
+        client.force_login(worker)
+        session = client.session
+        session[IDLE_KEY] = time.time() - 61
+        session.save()
+
+        response = client.get("/cases/")
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+        assert "_auth_user_id" not in client.session
+
+    def test_the_report_page_never_signs_out_mid_report(self, client, worker, settings):
+        settings.SESSION_IDLE_SECONDS = 60
+        client.force_login(worker)
+        session = client.session
+        session[IDLE_KEY] = time.time() - 3600
+        session.save()
+        assert client.get("/report/").status_code == 200
+        assert client.get("/cases/").status_code == 200  # the report page counted as activity
+
+    def test_active_sessions_stay(self, client, worker, settings):
+        settings.SESSION_IDLE_SECONDS = 60
+        client.force_login(worker)
+        assert client.get("/cases/").status_code == 200
+        assert client.get("/cases/").status_code == 200
+
+
+class TestSecurityHeaders:
+    def test_every_page_carries_the_headers(self, client, worker):
+        client.force_login(worker)
+        for path in ("/accounts/login/", "/report/", "/my-reports/", "/cases/"):
+            response = client.get(path)
+            csp = response["Content-Security-Policy"]
+            assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+            assert response["X-Frame-Options"] == "DENY"
+            assert response["Referrer-Policy"] == "same-origin"
+            assert "camera=()" in response["Permissions-Policy"]
+
+    def test_hsts_on_https(self, client, worker, settings):
+        settings.SECURE_HSTS_SECONDS = 31536000
+        response = client.get("/accounts/login/", secure=True)
+        assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+
+    def test_pages_have_no_inline_script_or_style(self, client, worker, people, rota):
+        client.force_login(worker)
+        for path in ("/accounts/login/", "/report/", "/my-reports/", "/cases/"):
+            html = client.get(path).content.decode()
+            assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+            assert not re.search(r"\sstyle=", html) and "<style" not in html, path
