@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "staff.ratelimit.RateLimitMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "staff.security.IdleSignOutMiddleware",
@@ -213,10 +214,54 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "staff.security.lockout_response"
 AXES_USERNAME_CALLABLE = "staff.security.attempted_username"
+AXES_VERBOSE = False
+
+# Shared counters (rate limits). Redis in production so every web process counts together.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["CACHE_URL"],
+        }
+        if os.environ.get("CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Requests per window, per signed-in person (or API credential) and per address.
+RATE_LIMIT_WINDOW_SECONDS = env_int("RATE_LIMIT_WINDOW_SECONDS", 600)
+RATE_LIMITS = {
+    "report": {
+        "methods": ["POST"],
+        "paths": ["/report/", "/api/v1/reports/"],
+        "per_person": env_int("RATE_LIMIT_REPORTS_PER_PERSON", 30),
+        "per_address": env_int("RATE_LIMIT_REPORTS_PER_ADDRESS", 300),
+        "window_seconds": RATE_LIMIT_WINDOW_SECONDS,
+    },
+    "sign_in": {
+        "methods": ["POST"],
+        "paths": [
+            "/accounts/login/",
+            "/api/v1/auth/token/",
+            "/accounts/password-reset/",
+            "/accounts/two-factor/",
+        ],
+        "per_person": env_int("RATE_LIMIT_SIGN_IN_PER_ADDRESS", 60),
+        "per_address": env_int("RATE_LIMIT_SIGN_IN_PER_ADDRESS", 60),
+        "window_seconds": RATE_LIMIT_WINDOW_SECONDS,
+    },
+    "api": {
+        "methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+        "paths": ["/api/v1/"],
+        "per_person": env_int("RATE_LIMIT_API_PER_PERSON", 600),
+        "per_address": env_int("RATE_LIMIT_API_PER_ADDRESS", 2000),
+        "window_seconds": RATE_LIMIT_WINDOW_SECONDS,
+    },
+}
 # Behind N trusted proxies the client address is read from X-Forwarded-For; otherwise that
 # header is ignored, so nobody can dodge the per-address limit by forging it.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None  # and staff.ratelimit.client_address
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
 )

@@ -6,6 +6,7 @@ import os
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import override_settings
 
@@ -66,6 +67,14 @@ def _paging_in_process(request, settings):
     yield
     celery_app.conf.task_always_eager = False
     sms_outbox.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters():
+    """Rate-limit counters live in the cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -141,3 +150,14 @@ def database_url_for_subprocess() -> str:
     if s["PASSWORD"]:
         auth += f":{s['PASSWORD']}"
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def api_client_for(user: User):
+    """An API client signed in with a token of `user`'s, as a phone app would be."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token, _created = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

@@ -36,6 +36,8 @@ def test_app_services_use_postgres_and_redis_and_wait_for_them(compose):
             and "@postgres:5432/" in env["DATABASE_URL"]
         )
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
+        assert env["CACHE_URL"].startswith("redis://redis:6379/")
+        assert env["CACHE_URL"] != env["CELERY_BROKER_URL"]
         assert service["depends_on"] == {
             "postgres": {"condition": "service_healthy"},
             "redis": {"condition": "service_healthy"},

@@ -1,0 +1,109 @@
+"""Rate limits per person and per address, answered with 429 and Retry-After.
+
+Fixed windows counted in Django's cache (Redis in production, so every web process shares the
+counts). Sign-in failures are django-axes' business; this caps volume: report floods, API
+scraping, password spraying that stays under the per-account failure limit.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    methods: frozenset[str]
+    paths: tuple[str, ...]
+    per_person: int
+    per_address: int
+    window_seconds: int
+
+
+def rules() -> list[Rule]:
+    return [
+        Rule(
+            name=name,
+            methods=frozenset(spec["methods"]),
+            paths=tuple(spec["paths"]),
+            per_person=spec["per_person"],
+            per_address=spec["per_address"],
+            window_seconds=spec["window_seconds"],
+        )
+        for name, spec in settings.RATE_LIMITS.items()
+    ]
+
+
+def client_address(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies say they were asked from."""
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if len(hops) >= count:
+            return hops[-count]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def person_key(request: HttpRequest) -> str | None:
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    header = request.headers.get("Authorization", "")
+    if header:
+        # An API caller before DRF has authenticated it: its credential identifies it.
+        return "cred:" + hashlib.sha256(header.encode()).hexdigest()[:32]
+    return None
+
+
+def hit(key: str, *, limit: int, window: int, now: float) -> int | None:
+    """Count one request; return seconds to wait if over the limit, else None."""
+    window_start = int(now // window) * window
+    bucket = f"ratelimit:{key}:{window_start}"
+    cache.add(bucket, 0, timeout=window + 5)
+    try:
+        count = cache.incr(bucket)
+    except ValueError:  # expired between add and incr
+        cache.add(bucket, 1, timeout=window + 5)
+        count = 1
+    if count > limit:
+        return max(1, int(window_start + window - now))
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        now = time.time()
+        for rule in rules():
+            if request.method not in rule.methods or not request.path.startswith(rule.paths):
+                continue
+            checks = [(f"{rule.name}:addr:{client_address(request)}", rule.per_address)]
+            who = person_key(request)
+            if who:
+                checks.append((f"{rule.name}:{who}", rule.per_person))
+            for key, limit in checks:
+                wait = hit(key, limit=limit, window=rule.window_seconds, now=now)
+                if wait is not None:
+                    return too_many(request, wait)
+        return self.get_response(request)
+
+
+def too_many(request: HttpRequest, wait: int) -> HttpResponse:
+    minutes = max(1, round(wait / 60))
+    message = _("Too many requests. Try again in %(minutes)d minutes.") % {"minutes": minutes}
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {"error": {"code": "rate_limited", "message": message, "fields": {}}}, status=429
+        )
+    else:
+        response = render(request, "registration/locked_out.html", {"message": message}, status=429)
+    response["Retry-After"] = str(wait)
+    return response
