@@ -45,9 +45,25 @@ def exception_handler(exc, context):
     return response
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx the API gives has this shape."""
+
+    error = ErrorDetailSerializer()
+
+
+# The answers any endpoint may give besides its success, documented so clients can rely on them.
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer}
+
+
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
-    password = serializers.CharField(trim_whitespace=False, write_only=True)
+    password = serializers.CharField(trim_whitespace=False, write_only=True, min_length=1)
 
 
 class TokenView(APIView):
@@ -56,7 +72,10 @@ class TokenView(APIView):
 
     @extend_schema(
         request=TokenRequestSerializer,
-        responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            **ERRORS,
+        },
         summary="Exchange an email and password for an API token",
     )
     def post(self, request: Request) -> Response:
@@ -76,15 +95,26 @@ class TokenView(APIView):
                         "fields": {},
                     }
                 },
-                status=status.HTTP_400_BAD_REQUEST,
+                status=status.HTTP_401_UNAUTHORIZED,
+                headers={"WWW-Authenticate": "Token"},
             )
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
 
+class TextUUIDField(serializers.UUIDField):
+    """A UUID given as text only: DRF would also take a bare number as a UUID, which the
+    schema (and any other client) would not expect."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class ReportCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ReportKind.choices)
-    narrative = serializers.CharField(max_length=10000)
+    narrative = serializers.CharField(max_length=10000, min_length=1)
     urgent = serializers.BooleanField(default=False)
     grounds = serializers.ListField(
         child=serializers.ChoiceField(choices=Ground.choices), default=list
@@ -101,7 +131,7 @@ class ReportCreateSerializer(serializers.Serializer):
     emergency_services_called = serializers.ChoiceField(
         choices=YesNoUnsure.choices, required=False, allow_blank=True, default=""
     )
-    client_token = serializers.UUIDField(required=False, allow_null=True, default=None)
+    client_token = TextUUIDField(required=False, allow_null=True, default=None)
 
 
 class ReporterViewSerializer(serializers.Serializer):
@@ -118,7 +148,7 @@ class ReporterViewSerializer(serializers.Serializer):
 class ReportCreateView(APIView):
     @extend_schema(
         request=ReportCreateSerializer,
-        responses={201: ReporterViewSerializer},
+        responses={201: ReporterViewSerializer, **ERRORS},
         summary="Submit a report; an urgent one pages on-call",
     )
     def post(self, request: Request) -> Response:
@@ -129,7 +159,10 @@ class ReportCreateView(APIView):
 
 
 class ReportDetailView(APIView):
-    @extend_schema(responses={200: ReporterViewSerializer}, summary="Your own report's status")
+    @extend_schema(
+        responses={200: ReporterViewSerializer, 404: ErrorSerializer, **ERRORS},
+        summary="Your own report's status",
+    )
     def get(self, request: Request, reference: str) -> Response:
         access = get_case_for(
             user=request.user,

@@ -81,7 +81,7 @@ class TestToken:
     )
     def test_bad_credentials(self, api, people, body):
         response = api.post(TOKEN_URL, body, format="json")
-        structured_error(response, 400, "invalid_credentials")
+        structured_error(response, 401, "invalid_credentials")
         assert Token.objects.count() == 0
 
     def test_inactive_person_gets_no_token(self, api, people):
@@ -90,7 +90,7 @@ class TestToken:
         response = api.post(
             TOKEN_URL, {"email": "worker@example.org", "password": PASSWORD}, format="json"
         )
-        structured_error(response, 400, "invalid_credentials")
+        structured_error(response, 401, "invalid_credentials")
 
     @pytest.mark.parametrize(
         ("body", "missing"),
@@ -158,6 +158,11 @@ class TestCreateReport:
     def test_malformed_bodies_are_400_not_500(self, worker_api, body, content_type):
         response = worker_api.post(REPORTS_URL, body, content_type=content_type)
         structured_error(response, 400)
+        assert Case.objects.count() == 0
+
+    def test_only_json_is_accepted(self, worker_api):
+        response = worker_api.post(REPORTS_URL, urgent_report(), format="multipart")
+        structured_error(response, 415)
         assert Case.objects.count() == 0
 
     def test_unauthenticated(self, api, db):
