@@ -1,0 +1,307 @@
+"""Load benchmark: N concurrent clients submit reports over HTTP to gunicorn on loopback, against
+PostgreSQL and Redis, with a Celery worker paging through the Twilio sandbox.
+
+    python bench/load.py [--clients 50] [--seconds 60] [--urgent-share 0.2]
+
+Prints requests per second and latency, then checks that every 201 has its case in the database
+and every urgent one its page at the sandbox. The last line is exactly:
+
+    load reports_per_s=<n> p50_ms=<n> p99_ms=<n> errors_5xx=<n> lost=<n>
+
+Uses a scratch database (concernline_bench, recreated) and Redis database 8 (flushed).
+"""
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = "concernline_bench"
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/8")
+ACCOUNT_SID = "AC" + "3" * 32
+AUTH_TOKEN = "bench-auth-token"
+FROM_NUMBER = "+447700900000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def environment(*, web_url: str, sandbox_url: str, var_dir: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret-key-not-for-deployment-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "DATABASE_CONN_MAX_AGE": "60",
+        "CELERY_BROKER_URL": REDIS,
+        "CACHE_URL": REDIS.rsplit("/", 1)[0] + "/7",
+        "SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "TWILIO_API_URL": sandbox_url,
+        "PUBLIC_BASE_URL": web_url,
+        "VAR_DIR": var_dir,
+        "LOG_LEVEL": "WARNING",
+        # One benchmark client per worker account; the address limit would stop a load test
+        # from one machine, which is what it is for in production.
+        "RATE_LIMIT_REPORTS_PER_PERSON": "100000",
+        "RATE_LIMIT_REPORTS_PER_ADDRESS": "1000000",
+        "RATE_LIMIT_API_PER_PERSON": "100000",
+        "RATE_LIMIT_API_PER_ADDRESS": "1000000",
+    }
+
+
+def prepare(env: dict[str, str], clients: int) -> list[str]:
+    """Recreate the scratch database, migrate, seed people and a rota; return API tokens."""
+    import psycopg
+    import redis
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    redis.Redis.from_url(REDIS).flushdb()
+    redis.Redis.from_url(env["CACHE_URL"]).flushdb()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    script = f"""
+import json
+from datetime import timedelta
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from oncall.models import Rota, RotaParticipant
+from staff.models import Role, User
+m = User.objects.create_user(email="oncall@bench.example", password="x" * 16,
+    full_name="On Call", role=Role.MANAGER, phone="+447700900101")
+today = timezone.localdate()
+rota = Rota.objects.create(name="Bench", is_default=True,
+    start_date=today - timedelta(days=today.weekday() + 7))
+RotaParticipant.objects.create(rota=rota, person=m, position=0)
+tokens = []
+for n in range({clients}):
+    u = User.objects.create_user(email=f"worker{{n}}@bench.example", password="x" * 16,
+        full_name=f"Worker {{n}}", role=Role.CARE_WORKER)
+    tokens.append(Token.objects.create(user=u).key)
+print(json.dumps(tokens))
+"""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: float):
+    results = []  # (status, latency_s, reference or None, urgent)
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(token: str) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Token {token}"
+        rng = random.Random(token)
+        while time.monotonic() < stop_at:
+            urgent = rng.random() < urgent_share
+            body = {
+                "kind": "urgent_disclosure" if urgent else "concern_colleague",
+                "narrative": "Benchmark report text that never leaves the database.",
+                "grounds": ["crime"] if urgent else [],
+                "client_token": str(uuid.uuid4()),
+            }
+            started = time.perf_counter()
+            try:
+                response = session.post(url, json=body, timeout=30)
+                status = response.status_code
+                reference = response.json().get("reference") if status == 201 else None
+            except requests.RequestException:
+                status, reference = 599, None
+            latency = time.perf_counter() - started
+            with lock:
+                results.append((status, latency, reference, urgent))
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--urgent-share", type=float, default=0.2)
+    parser.add_argument("--web-workers", type=int, default=4)
+    args = parser.parse_args()
+
+    from notifications.sandbox import start_sandbox
+
+    var_dir = tempfile.mkdtemp(prefix="concernline-bench-")
+    web_port = free_port()
+    web_url = f"http://127.0.0.1:{web_port}"
+    sandbox, _thread = start_sandbox(
+        port=0,
+        app_url=web_url,
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        from_number=FROM_NUMBER,
+        auto_deliver=False,
+    )
+    env = environment(web_url=web_url, sandbox_url=sandbox.url, var_dir=var_dir)
+    processes = []
+    try:
+        print(f"preparing {args.clients} clients …", flush=True)
+        tokens = prepare(env, args.clients)
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi:application",
+                    "-b",
+                    f"127.0.0.1:{web_port}",
+                    "-w",
+                    str(args.web_workers),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-B",
+                    "-Q",
+                    "paging,default",
+                    "--loglevel",
+                    "WARNING",
+                    "-s",
+                    f"{var_dir}/beat",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        for _ in range(100):
+            try:
+                requests.get(f"{web_url}/accounts/login/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        print(f"{args.clients} clients for {args.seconds:.0f} s against {web_url} …", flush=True)
+        started = time.monotonic()
+        results = run_clients(
+            url=f"{web_url}/api/v1/reports/",
+            tokens=tokens,
+            seconds=args.seconds,
+            urgent_share=args.urgent_share,
+        )
+        elapsed = time.monotonic() - started
+
+        created = [r for r in results if r[0] == 201]
+        errors_5xx = sum(1 for r in results if r[0] >= 500)
+        other = sum(1 for r in results if r[0] != 201 and r[0] < 500)
+        latencies_ms = [r[1] * 1000 for r in results]
+        print(
+            f"requests={len(results)} created={len(created)} other_4xx={other} "
+            f"errors_5xx={errors_5xx} mean_ms={statistics.fmean(latencies_ms):.1f}",
+            flush=True,
+        )
+
+        lost = count_lost(env, created, sandbox)
+        print(
+            f"load reports_per_s={len(created) / elapsed:.0f} "
+            f"p50_ms={percentile(latencies_ms, 50):.0f} p99_ms={percentile(latencies_ms, 99):.0f} "
+            f"errors_5xx={errors_5xx} lost={lost}",
+            flush=True,
+        )
+        return 0
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        sandbox.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def count_lost(env, created, sandbox) -> int:
+    """Every 201 must have its case row, and every urgent one its page at the sandbox."""
+    import psycopg
+
+    references = {r[2] for r in created}
+    urgent = {r[2] for r in created if r[3]}
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        stored = {row[0] for row in conn.execute("SELECT reference FROM incidents_case")}
+    missing_rows = references - stored
+    deadline = time.monotonic() + 60
+    while True:
+        paged = set()
+        for message in sandbox.sandbox.list_messages():
+            for reference in urgent:
+                if reference in message["body"]:
+                    paged.add(reference)
+        if urgent <= paged or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    missing_pages = urgent - paged
+    print(
+        f"rows missing={len(missing_rows)} urgent={len(urgent)} pages missing={len(missing_pages)}",
+        flush=True,
+    )
+    return len(missing_rows) + len(missing_pages)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
