@@ -107,7 +107,7 @@ class TestSeedDemo:
             seed()
         rota.refresh_from_db()
         assert rota.is_default and Rota.objects.count() == 1
-        assert list(RotaParticipant.objects.values_list("person__email", flat=True)) == [
+        assert list(LayerMember.objects.values_list("person__email", flat=True)) == [
             "manager@example.org",
             "manager2@example.org",
         ]
