@@ -1,7 +1,7 @@
 """Reads for oncall."""
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -136,6 +136,55 @@ def shifts_of_person(
         if shift.person.pk == person.pk
     ]
     return sorted(mine, key=lambda pair: pair[1].start)
+
+
+@dataclass
+class CalendarEntry:
+    start: datetime
+    end: datetime
+    person: User | None  # None: a gap, nobody on call
+    is_override: bool = False
+    source: str = ""
+    # The whole gap this piece belongs to, so "I'll cover" covers all of it, not one day's part.
+    gap_start: datetime | None = None
+    gap_end: datetime | None = None
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    entries: list[CalendarEntry]
+
+    @property
+    def has_gap(self) -> bool:
+        return any(entry.person is None for entry in self.entries)
+
+
+def rota_calendar(rota: Rota, first_day: date, days: int) -> list[CalendarDay]:
+    """The rota day by day (local days) from `first_day`: who is on call when, and the gaps,
+    each cut at local midnight. Three queries."""
+    zone = _zone()
+    start = rotas.to_utc(datetime.combine(first_day, time(0)), zone)
+    end = rotas.to_utc(datetime.combine(first_day + timedelta(days=days), time(0)), zone)
+    shifts = shifts_between(rota, start, end)
+    pieces = [CalendarEntry(s.start, s.end, s.person, s.is_override, s.source) for s in shifts]
+    pieces += [
+        CalendarEntry(g_start, g_end, None, gap_start=g_start, gap_end=g_end)
+        for g_start, g_end in rotas.gaps(shifts, start, end)
+    ]
+    pieces.sort(key=lambda entry: entry.start)
+    calendar = []
+    for n in range(days):
+        day = first_day + timedelta(days=n)
+        opens = rotas.to_utc(datetime.combine(day, time(0)), zone)
+        closes = rotas.to_utc(datetime.combine(day + timedelta(days=1), time(0)), zone)
+        entries = [
+            replace(entry, start=max(entry.start, opens), end=min(entry.end, closes))
+            for entry in pieces
+            if entry.start < closes and entry.end > opens
+        ]
+        calendar.append(CalendarDay(day, entries))
+    return calendar
 
 
 def rota_by_feed_secret(secret: str) -> Rota | None:
