@@ -307,24 +307,35 @@ def _tell(*, person: User, subject: str, body: str, topic: str) -> None:
         transaction.on_commit(send)
 
 
+# Gaps are looked for this far either side of the look-ahead, so a gap that began before now or
+# runs past the look-ahead is known by its real start and end, not by where the search cut it.
+GAP_MARGIN = timedelta(days=7)
+
+
 def warn_of_rota_gaps(*, now: datetime | None = None) -> int:
     """Tell each rota's owners (every manager if it has none), by SMS and email, of each gap in
-    cover in the coming ROTA_GAP_LOOKAHEAD_DAYS. Each gap is told once. Returns how many gaps
-    were told."""
+    cover that starts before ROTA_GAP_LOOKAHEAD_DAYS from now and has not ended. Each gap is told
+    once: a gap overlapping one already told (the same gap, or what is left of it after cover
+    was added) is not told again. Returns how many gaps were told."""
     now = now or timezone.now()
-    end = now + timedelta(days=settings.ROTA_GAP_LOOKAHEAD_DAYS)
+    horizon = now + timedelta(days=settings.ROTA_GAP_LOOKAHEAD_DAYS)
+    search_start, search_end = now - GAP_MARGIN, horizon + GAP_MARGIN
     rota_list = list(Rota.objects.prefetch_related("owners"))
-    shifts = shifts_for_rotas(rota_list, now, end)
+    shifts = shifts_for_rotas(rota_list, search_start, search_end)
     managers = None
     told = 0
     for rota in rota_list:
-        for gap_start, gap_end in rotas.gaps(shifts[rota.id], now, end):
+        for gap_start, gap_end in rotas.gaps(shifts[rota.id], search_start, search_end):
+            if gap_end <= now or gap_start >= horizon:
+                continue
             with transaction.atomic():
-                warning, created = GapWarning.objects.get_or_create(
-                    rota=rota, starts_at=gap_start, ends_at=gap_end
-                )
-                if not created:
+                # The rota's row lock makes two overlapping runs tell a gap once.
+                Rota.objects.select_for_update().filter(pk=rota.pk).first()
+                if GapWarning.objects.filter(
+                    rota=rota, starts_at__lt=gap_end, ends_at__gt=gap_start
+                ).exists():
                     continue
+                warning = GapWarning.objects.create(rota=rota, starts_at=gap_start, ends_at=gap_end)
                 owners = [o for o in rota.owners.all() if o.is_active]
                 if not owners:
                     if managers is None:
@@ -335,7 +346,11 @@ def warn_of_rota_gaps(*, now: datetime | None = None) -> int:
                         body = _(
                             "Concernline: nobody is on call in rota %(rota)s from %(start)s "
                             "to %(end)s. Open the rota to cover it."
-                        ) % {"rota": rota.name, "start": _local(gap_start), "end": _local(gap_end)}
+                        ) % {
+                            "rota": rota.name,
+                            "start": _local(max(gap_start, now)),
+                            "end": _local(gap_end),
+                        }
                         subject = _("Gap in the on-call rota %(rota)s") % {"rota": rota.name}
                     _tell(
                         person=owner, subject=subject, body=body, topic=f"oncall.gap:{warning.id}"
