@@ -148,6 +148,8 @@ class CalendarEntry:
     # The whole gap this piece belongs to, so "I'll cover" covers all of it, not one day's part.
     gap_start: datetime | None = None
     gap_end: datetime | None = None
+    offer_cover: bool = False  # the first piece of a gap shown: where "I'll cover" goes
+    to_midnight: bool = False  # runs to the end of the day (shown as 24:00)
 
 
 @dataclass
@@ -160,17 +162,23 @@ class CalendarDay:
         return any(entry.person is None for entry in self.entries)
 
 
+CALENDAR_MARGIN = timedelta(days=7)
+
+
 def rota_calendar(rota: Rota, first_day: date, days: int) -> list[CalendarDay]:
     """The rota day by day (local days) from `first_day`: who is on call when, and the gaps,
     each cut at local midnight. Three queries."""
     zone = _zone()
     start = rotas.to_utc(datetime.combine(first_day, time(0)), zone)
     end = rotas.to_utc(datetime.combine(first_day + timedelta(days=days), time(0)), zone)
-    shifts = shifts_between(rota, start, end)
+    # A week either side, so a gap that began before the first day is offered for cover from
+    # its real start (and shifts are not split at the edges).
+    search_start, search_end = start - CALENDAR_MARGIN, end + CALENDAR_MARGIN
+    shifts = shifts_between(rota, search_start, search_end)
     pieces = [CalendarEntry(s.start, s.end, s.person, s.is_override, s.source) for s in shifts]
     pieces += [
         CalendarEntry(g_start, g_end, None, gap_start=g_start, gap_end=g_end)
-        for g_start, g_end in rotas.gaps(shifts, start, end)
+        for g_start, g_end in rotas.gaps(shifts, search_start, search_end)
     ]
     pieces.sort(key=lambda entry: entry.start)
     calendar = []
@@ -179,7 +187,13 @@ def rota_calendar(rota: Rota, first_day: date, days: int) -> list[CalendarDay]:
         opens = rotas.to_utc(datetime.combine(day, time(0)), zone)
         closes = rotas.to_utc(datetime.combine(day + timedelta(days=1), time(0)), zone)
         entries = [
-            replace(entry, start=max(entry.start, opens), end=min(entry.end, closes))
+            replace(
+                entry,
+                start=max(entry.start, opens),
+                end=min(entry.end, closes),
+                offer_cover=entry.person is None and (entry.start >= opens or n == 0),
+                to_midnight=entry.end >= closes,
+            )
             for entry in pieces
             if entry.start < closes and entry.end > opens
         ]

@@ -153,10 +153,9 @@ class TestCover:
 
     def test_ill_cover_closes_the_gap(self, client, people, gappy):
         signed_in(client, people, "manager2")
-        # The calendar runs from local midnight today.
-        midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        # Offered from the gap's real start, even when that is before the calendar's first day.
         now = timezone.now()
-        gaps = gaps_between(gappy, midnight, midnight + timedelta(days=14))
+        gaps = gaps_between(gappy, now - timedelta(days=7), now + timedelta(days=14))
         gap_start, gap_end = next((s, e) for s, e in gaps if e > now)
         page = client.get(reverse("oncall:rota", args=[gappy.id])).content.decode()
         assert f'value="{gap_start.isoformat()}"' in page
