@@ -12,8 +12,10 @@ from oncall.selectors import (
     default_rota,
     gaps_between,
     on_call_at,
+    on_call_now,
     shifts_between,
     shifts_for_rotas,
+    shifts_of_person,
 )
 from staff.models import Role
 from tests.conftest import make_person
@@ -409,6 +411,22 @@ class TestQueries:
             with django_assert_num_queries(3):
                 found = shifts_for_rotas(some, london(2026, 1, 5), london(2026, 2, 5))
                 assert all(s.person.email for shifts in found.values() for s in shifts)
+
+    def test_who_is_on_call_now_and_a_persons_shifts_take_four_queries(
+        self, three, django_assert_num_queries
+    ):
+        for n in range(4):
+            rota = make_rota(three, start=date(2026, 1, 5), name=f"Rota {n}")
+            override(rota, three[2], london(2026, 1, 6, 0, 0), london(2026, 1, 6, 6, 0))
+        with django_assert_num_queries(4):
+            now = on_call_now(london(2026, 1, 6, 3, 0))
+        assert [item.shift.person for item in now] == [three[2]] * 4
+        assert all(item.shift.end == london(2026, 1, 6, 6, 0) for item in now)
+        assert all(item.next_shift.person == three[0] for item in now)
+        with django_assert_num_queries(4):
+            mine = shifts_of_person(three[1], london(2026, 1, 5), london(2026, 3, 1))
+        assert mine and all(shift.person == three[1] for _rota, shift in mine)
+        assert [s.start for _r, s in mine] == sorted(s.start for _r, s in mine)
 
 
 class TestDefaultRota:
