@@ -381,3 +381,17 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# On-call rotas (README, "On-call rotas").
+# How long before a shift starts its person is reminded by SMS and email.
+ROTA_HANDOFF_REMINDER_MINUTES = env_int("ROTA_HANDOFF_REMINDER_MINUTES", 60)
+# How far ahead the daily check looks for gaps in cover.
+ROTA_GAP_LOOKAHEAD_DAYS = env_int("ROTA_GAP_LOOKAHEAD_DAYS", 14)
+CELERY_BEAT_SCHEDULE["rota-gap-check"] = {
+    "task": "oncall.warn_of_rota_gaps",
+    "schedule": float(env_int("ROTA_GAP_CHECK_SECONDS", 24 * 3600)),
+}
+CELERY_BEAT_SCHEDULE["rota-handoff-reminders"] = {
+    "task": "oncall.send_handoff_reminders",
+    "schedule": 300.0,
+}

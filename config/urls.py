@@ -4,12 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from incidents import api
+from oncall import api as oncall_api
 from staff import views as staff_views
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="token"),
     path("reports/", api.ReportCreateView.as_view(), name="report-create"),
     path("reports/<str:reference>/", api.ReportDetailView.as_view(), name="report-detail"),
+    path("oncall/now/", oncall_api.OnCallNowView.as_view(), name="oncall-now"),
 ]
 
 urlpatterns = [
@@ -42,5 +44,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("oncall/", include("oncall.urls")),
     path("", include("incidents.urls")),
 ]

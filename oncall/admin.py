@@ -1,18 +1,76 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
 
-from .models import Alert, Page, Rota, RotaParticipant
+from .models import Alert, LayerMember, Page, Rota, RotaLayer, RotaOverride
 
 
-class RotaParticipantInline(admin.TabularInline):
-    model = RotaParticipant
-    extra = 1
+class RotaLayerInline(admin.TabularInline):
+    model = RotaLayer
+    extra = 0
+    fields = ["name", "priority", "window", "handoff_every", "handoff_unit", "handoff_time"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # a layer is added on its own page, with its people
+
+
+class RotaOverrideInline(admin.TabularInline):
+    model = RotaOverride
+    extra = 0
+    fields = ["person", "starts_at", "ends_at", "reason"]
     autocomplete_fields = ["person"]
 
 
 @admin.register(Rota)
 class RotaAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "handoff_weekday", "handoff_time", "start_date"]
-    inlines = [RotaParticipantInline]
+    list_display = ["name", "is_default"]
+    fields = ["name", "is_default", "owners"]
+    filter_horizontal = ["owners"]
+    inlines = [RotaLayerInline, RotaOverrideInline]
+
+
+class MembersFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        if not kept:
+            raise ValidationError(_("A layer needs at least one person."))
+
+
+class LayerMemberInline(admin.TabularInline):
+    model = LayerMember
+    formset = MembersFormSet
+    extra = 1
+    min_num = 1
+    autocomplete_fields = ["person"]
+
+
+@admin.register(RotaLayer)
+class RotaLayerAdmin(admin.ModelAdmin):
+    list_display = ["name", "rota", "priority", "window", "handoff_every", "handoff_unit"]
+    list_filter = ["rota"]
+    inlines = [LayerMemberInline]
+
+
+@admin.register(RotaOverride)
+class RotaOverrideAdmin(admin.ModelAdmin):
+    list_display = ["rota", "person", "starts_at", "ends_at", "reason"]
+    list_filter = ["rota"]
+    autocomplete_fields = ["person"]
+    exclude = ["created_by"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class PageInline(admin.TabularInline):

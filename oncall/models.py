@@ -1,40 +1,43 @@
-"""Rotas say who is on call; alerts are what gets paged until someone acknowledges.
+"""Rotas say who is on call (layers, windows, overrides); alerts are what gets paged until
+someone acknowledges.
 
 An alert knows nothing of cases: it carries a title, a reference, a link and a generic owner
 (`owner_type` "incidents.case", `owner_id` 12), so the engine can page for anything.
 """
 
+import secrets
 import uuid
 from datetime import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-class Rota(models.Model):
-    """A simple weekly rota: participants take turns a week at a time, handing over on one
-    weekday at one local (Europe/London) time."""
+def new_feed_secret() -> str:
+    """32 random bytes, URL-safe: the whole of what opens a calendar feed."""
+    return secrets.token_urlsafe(32)
 
-    class Weekday(models.IntegerChoices):
-        MONDAY = 0, _("Monday")
-        TUESDAY = 1, _("Tuesday")
-        WEDNESDAY = 2, _("Wednesday")
-        THURSDAY = 3, _("Thursday")
-        FRIDAY = 4, _("Friday")
-        SATURDAY = 5, _("Saturday")
-        SUNDAY = 6, _("Sunday")
+
+class Rota(models.Model):
+    """Who is on call, in and out of office hours: ordered layers, a higher layer winning where
+    it has someone, and overrides that win over every layer. All rules are Europe/London local
+    time (see oncall/rotas.py for how they resolve)."""
 
     name = models.CharField(_("name"), max_length=120, unique=True)
     is_default = models.BooleanField(
         _("default rota"), default=False, help_text=_("Urgent reports page this rota.")
     )
-    start_date = models.DateField(_("first handover"))
-    handoff_weekday = models.PositiveSmallIntegerField(
-        _("handover day"), choices=Weekday, default=Weekday.MONDAY
+    owners = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owners"),
+        blank=True,
+        related_name="owned_rotas",
+        help_text=_("Told by email and SMS of any gap in cover. Nobody: every manager is."),
     )
-    handoff_time = models.TimeField(_("handover time"), default=time(9, 0))
+    feed_secret = models.CharField(max_length=64, unique=True, default=new_feed_secret)
 
     class Meta:
         ordering = ["name"]
@@ -47,28 +50,171 @@ class Rota(models.Model):
     def __str__(self) -> str:
         return self.name
 
+
+class HandoffUnit(models.TextChoices):
+    DAYS = "days", _("days")
+    HOURS = "hours", _("hours")
+
+
+class Window(models.TextChoices):
+    ALWAYS = "always", _("All the time")
+    OFFICE_HOURS = "office_hours", _("Office hours (Mon–Fri 09:00–17:00)")
+    OUT_OF_HOURS = "out_of_hours", _("Out of hours (evenings, nights, weekends)")
+
+
+class RotaLayer(models.Model):
+    """People take turns, in order, handing over every `handoff_every` days or hours at the
+    local time `handoff_time`, from `start_date`; optionally only within a time window."""
+
+    rota = models.ForeignKey(Rota, on_delete=models.CASCADE, related_name="layers")
+    name = models.CharField(_("name"), max_length=80)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"), default=0, help_text=_("A higher layer wins where it has someone.")
+    )
+    start_date = models.DateField(_("first handover"))
+    handoff_time = models.TimeField(_("handover time"), default=time(9, 0))
+    handoff_every = models.PositiveSmallIntegerField(
+        _("hand over every"), default=7, validators=[MinValueValidator(1)]
+    )
+    handoff_unit = models.CharField(
+        _("unit"), max_length=8, choices=HandoffUnit, default=HandoffUnit.DAYS
+    )
+    window = models.CharField(_("on call"), max_length=16, choices=Window, default=Window.ALWAYS)
+
+    class Meta:
+        ordering = ["rota", "-priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rota", "priority"], name="rota_layer_priority_unique"),
+            models.CheckConstraint(
+                condition=models.Q(handoff_every__gte=1), name="rota_layer_handoff_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rota} · {self.name}"
+
     def clean(self) -> None:
-        if self.start_date and self.start_date.weekday() != self.handoff_weekday:
+        if self.handoff_time and (self.handoff_time.second or self.handoff_time.microsecond):
             raise ValidationError(
-                {"start_date": _("The first handover must fall on the handover day.")}
+                {"handoff_time": _("Give the handover time in hours and minutes.")}
             )
+        if (
+            self.handoff_unit == HandoffUnit.HOURS
+            and self.handoff_every
+            and (self.handoff_every > 24 * 28)
+        ):
+            raise ValidationError({"handoff_every": _("Hand over at least every four weeks.")})
+        if (
+            self.handoff_unit == HandoffUnit.DAYS
+            and self.handoff_every
+            and (self.handoff_every > 366)
+        ):
+            raise ValidationError({"handoff_every": _("Hand over at least once a year.")})
 
 
-class RotaParticipant(models.Model):
-    rota = models.ForeignKey(Rota, on_delete=models.CASCADE, related_name="participants")
+class LayerMember(models.Model):
+    layer = models.ForeignKey(RotaLayer, on_delete=models.CASCADE, related_name="members")
     person = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rota_places"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rota_turns"
     )
     position = models.PositiveSmallIntegerField(_("order"))
 
     class Meta:
-        ordering = ["rota", "position"]
+        ordering = ["layer", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["rota", "position"], name="rota_position_unique"),
+            models.UniqueConstraint(fields=["layer", "position"], name="layer_position_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.rota_id} #{self.position}"
+        return f"{self.layer_id} #{self.position}"
+
+
+class RotaOverride(models.Model):
+    """A named person on call for a span (cover, a swap): wins over every layer. Where two
+    overrides meet, the later one made wins."""
+
+    rota = models.ForeignKey(Rota, on_delete=models.CASCADE, related_name="overrides")
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rota_overrides"
+    )
+    starts_at = models.DateTimeField(_("from"))
+    ends_at = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=120, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [models.Index(fields=["rota", "ends_at"], name="override_rota_end_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="override_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rota} · {self.person} {self.starts_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must be after the start.")})
+
+
+class PersonalFeed(models.Model):
+    """The secret that opens one person's own shifts as an iCalendar feed."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rota_feed"
+    )
+    secret = models.CharField(max_length=64, unique=True, default=new_feed_secret)
+
+    def __str__(self) -> str:
+        return f"feed of {self.person_id}"
+
+
+class GapWarning(models.Model):
+    """A gap in a rota's cover that its owners were told of: each gap is told once."""
+
+    rota = models.ForeignKey(Rota, on_delete=models.CASCADE, related_name="gap_warnings")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rota", "starts_at", "ends_at"], name="gap_warned_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gap in {self.rota_id} from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class HandoffReminder(models.Model):
+    """A reminder sent to whoever comes on call: each shift start is reminded once."""
+
+    rota = models.ForeignKey(Rota, on_delete=models.CASCADE, related_name="handoff_reminders")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rota", "person", "starts_at"], name="handoff_reminded_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder to {self.person_id} for {self.starts_at:%Y-%m-%d %H:%M}"
 
 
 class AlertState(models.TextChoices):

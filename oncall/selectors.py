@@ -1,38 +1,219 @@
 """Reads for oncall."""
 
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from staff.models import User
 
-from .models import Alert, AlertState, Page, Rota
+from . import rotas
+from .models import (
+    Alert,
+    AlertState,
+    LayerMember,
+    Page,
+    PersonalFeed,
+    Rota,
+    RotaLayer,
+    RotaOverride,
+)
 
 
 def default_rota() -> Rota | None:
     return Rota.objects.filter(is_default=True).first()
 
 
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _plans(
+    rota_ids: list[int], start: datetime, end: datetime
+) -> dict[int, tuple[list[rotas.LayerPlan], list[rotas.OverridePlan]]]:
+    """Every layer (with its active people in turn order) and every override touching
+    [start, end) of the given rotas: three queries, however many rotas, layers or people."""
+    plans: dict[int, tuple[list, list]] = {rota_id: ([], []) for rota_id in rota_ids}
+    if not rota_ids:
+        return plans
+    members = Prefetch(
+        "members",
+        queryset=LayerMember.objects.filter(person__is_active=True).select_related("person"),
+    )
+    for layer in RotaLayer.objects.filter(rota_id__in=rota_ids).prefetch_related(members):
+        plans[layer.rota_id][0].append(
+            rotas.LayerPlan(
+                id=layer.id,
+                name=layer.name,
+                priority=layer.priority,
+                start_date=layer.start_date,
+                handoff_time=layer.handoff_time,
+                every=layer.handoff_every,
+                unit=layer.handoff_unit,
+                window=layer.window,
+                people=[m.person for m in layer.members.all()],
+            )
+        )
+    overrides = RotaOverride.objects.filter(
+        rota_id__in=rota_ids, starts_at__lt=end, ends_at__gt=start, person__is_active=True
+    ).select_related("person")
+    for o in overrides:
+        plans[o.rota_id][1].append(
+            rotas.OverridePlan(id=o.id, person=o.person, starts_at=o.starts_at, ends_at=o.ends_at)
+        )
+    return plans
+
+
+def shifts_for_rotas(
+    rota_list: list[Rota], start: datetime, end: datetime
+) -> dict[int, list[rotas.Shift]]:
+    """The resolved shifts of each rota in [start, end), by rota id: at most three queries."""
+    plans = _plans([r.id for r in rota_list], start, end)
+    zone = _zone()
+    return {
+        rota_id: rotas.resolve(layers, overrides, start, end, zone)
+        for rota_id, (layers, overrides) in plans.items()
+    }
+
+
+def shifts_between(rota: Rota, start: datetime, end: datetime) -> list[rotas.Shift]:
+    """The final shifts of `rota` in [start, end) after layers and overrides, each clipped to
+    the span: at most three queries, however long the span."""
+    return shifts_for_rotas([rota], start, end)[rota.id]
+
+
 def on_call_at(rota: Rota, when: datetime) -> list[User]:
-    """Who is on call in `rota` at `when`: one query. Weekly turns, handing over at the rota's
-    local weekday and time; before the first handover nobody is."""
-    zone = ZoneInfo(settings.TIME_ZONE)
-    local = timezone.localtime(when, zone)
-    first = datetime.combine(rota.start_date, rota.handoff_time, tzinfo=zone)
-    if local < first:
-        return []
-    days_since = (local.date() - rota.start_date).days
-    weeks = days_since // 7
-    if days_since % 7 == 0 and local.time() < rota.handoff_time:
-        weeks -= 1  # handover day, before the handover time: last week's person
-    people = [
-        p.person for p in rota.participants.select_related("person").filter(person__is_active=True)
+    """Who is on call in `rota` at `when` (nobody before any layer starts): at most three
+    queries."""
+    shifts = shifts_between(rota, when, when + timedelta(microseconds=1))
+    return [shift.person for shift in shifts]
+
+
+def gaps_between(rota: Rota, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The windows in [start, end) when nobody in `rota` is on call."""
+    return rotas.gaps(shifts_between(rota, start, end), start, end)
+
+
+@dataclass
+class OnCallNow:
+    rota: Rota
+    shift: rotas.Shift | None  # None: nobody is on call in this rota now
+    next_shift: rotas.Shift | None
+
+
+# How far ahead "until when" and "who is next" look.
+NOW_HORIZON = timedelta(days=28)
+
+
+def on_call_now(now: datetime | None = None) -> list[OnCallNow]:
+    """Every rota, the default first, with who is on call now, until when, and who is next:
+    four queries however many rotas."""
+    now = now or timezone.now()
+    rota_list = sorted(Rota.objects.all(), key=lambda r: (not r.is_default, r.name))
+    shifts = shifts_for_rotas(rota_list, now, now + NOW_HORIZON)
+    result = []
+    for rota in rota_list:
+        found = shifts[rota.id]
+        current = found[0] if found and found[0].start <= now else None
+        upcoming = [s for s in found if s.start > now]
+        result.append(OnCallNow(rota, current, upcoming[0] if upcoming else None))
+    return result
+
+
+def shifts_of_person(
+    person: User, start: datetime, end: datetime
+) -> list[tuple[Rota, rotas.Shift]]:
+    """One person's own shifts in every rota, in time order: four queries."""
+    rota_list = list(Rota.objects.all())
+    by_id = {r.id: r for r in rota_list}
+    mine = [
+        (by_id[rota_id], shift)
+        for rota_id, shifts in shifts_for_rotas(rota_list, start, end).items()
+        for shift in shifts
+        if shift.person.pk == person.pk
     ]
-    if not people:
-        return []
-    return [people[weeks % len(people)]]
+    return sorted(mine, key=lambda pair: pair[1].start)
+
+
+@dataclass
+class CalendarEntry:
+    start: datetime
+    end: datetime
+    person: User | None  # None: a gap, nobody on call
+    is_override: bool = False
+    source: str = ""
+    # The whole gap this piece belongs to, so "I'll cover" covers all of it, not one day's part.
+    gap_start: datetime | None = None
+    gap_end: datetime | None = None
+    offer_cover: bool = False  # the first piece of a gap shown: where "I'll cover" goes
+    to_midnight: bool = False  # runs to the end of the day (shown as 24:00)
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    entries: list[CalendarEntry]
+
+    @property
+    def has_gap(self) -> bool:
+        return any(entry.person is None for entry in self.entries)
+
+
+CALENDAR_MARGIN = timedelta(days=7)
+
+
+def rota_calendar(rota: Rota, first_day: date, days: int) -> list[CalendarDay]:
+    """The rota day by day (local days) from `first_day`: who is on call when, and the gaps,
+    each cut at local midnight. Three queries."""
+    zone = _zone()
+    start = rotas.to_utc(datetime.combine(first_day, time(0)), zone)
+    end = rotas.to_utc(datetime.combine(first_day + timedelta(days=days), time(0)), zone)
+    # A week either side, so a gap that began before the first day is offered for cover from
+    # its real start (and shifts are not split at the edges).
+    search_start, search_end = start - CALENDAR_MARGIN, end + CALENDAR_MARGIN
+    shifts = shifts_between(rota, search_start, search_end)
+    pieces = [CalendarEntry(s.start, s.end, s.person, s.is_override, s.source) for s in shifts]
+    pieces += [
+        CalendarEntry(g_start, g_end, None, gap_start=g_start, gap_end=g_end)
+        for g_start, g_end in rotas.gaps(shifts, search_start, search_end)
+    ]
+    pieces.sort(key=lambda entry: entry.start)
+    calendar = []
+    for n in range(days):
+        day = first_day + timedelta(days=n)
+        opens = rotas.to_utc(datetime.combine(day, time(0)), zone)
+        closes = rotas.to_utc(datetime.combine(day + timedelta(days=1), time(0)), zone)
+        entries = [
+            replace(
+                entry,
+                start=max(entry.start, opens),
+                end=min(entry.end, closes),
+                offer_cover=entry.person is None and (entry.start >= opens or n == 0),
+                to_midnight=entry.end >= closes,
+            )
+            for entry in pieces
+            if entry.start < closes and entry.end > opens
+        ]
+        calendar.append(CalendarDay(day, entries))
+    return calendar
+
+
+def rota_by_feed_secret(secret: str) -> Rota | None:
+    return Rota.objects.filter(feed_secret=secret).first() if secret else None
+
+
+def person_by_feed_secret(secret: str) -> User | None:
+    if not secret:
+        return None
+    feed = (
+        PersonalFeed.objects.filter(secret=secret, person__is_active=True)
+        .select_related("person")
+        .first()
+    )
+    return feed.person if feed else None
 
 
 def open_alerts_paged_to(user: User) -> list[Alert]:

@@ -7,20 +7,34 @@ the sweeper re-drives any alert whose step is overdue, so a lost task never lose
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
 from notifications.messages import PageMessage
-from notifications.services import Importance, page_person
+from notifications.services import Importance, page_person, queue_sms
 from staff.models import Role, User
 
-from .models import Alert, AlertState, Page, Rota, Urgency
-from .selectors import on_call_at
+from . import rotas
+from .models import (
+    Alert,
+    AlertState,
+    GapWarning,
+    HandoffReminder,
+    Page,
+    PersonalFeed,
+    Rota,
+    RotaOverride,
+    Urgency,
+    new_feed_secret,
+)
+from .selectors import on_call_at, shifts_for_rotas
 from .signals import alert_acknowledged
 
 logger = logging.getLogger(__name__)
@@ -185,3 +199,196 @@ def escalate_now(*, alert: Alert, actor: User, via: str) -> Alert:
         logger.info("alert %s: escalated now by %s via %s", alert.id, actor.id, via)
         _page_step(alert)
     return alert
+
+
+# Rotas
+#
+# A rota is not case data: its name, who is on call and when may go by SMS and email.
+
+
+class RotaError(ConcernlineError):
+    """A rota change cannot be made; the message says why in plain words."""
+
+    code = "rota_refused"
+
+
+def can_manage_rotas(user) -> bool:
+    """Managers and administrators see rota calendars and change cover."""
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.role in (Role.MANAGER, Role.ADMIN) or user.is_superuser)
+    )
+
+
+def add_override(
+    *,
+    rota: Rota,
+    person: User,
+    starts_at: datetime,
+    ends_at: datetime,
+    actor: User,
+    reason: str = "",
+) -> RotaOverride:
+    """Put `person` on call in `rota` from `starts_at` until `ends_at`, over every layer
+    ("I'll cover", a swap). A manager or an administrator does it; a person covers only if
+    active and able to be paged (a mobile number on record)."""
+    fields: dict[str, str] = {}
+    if not can_manage_rotas(actor):
+        raise RotaError(_("Only a manager can change who is on call."))
+    if not person.is_active:
+        fields["person"] = _("This person's account is not active.")
+    elif not person.phone:
+        fields["person"] = _("This person has no mobile number, so they could not be paged.")
+    if ends_at <= starts_at:
+        fields["ends_at"] = _("The end must be after the start.")
+    elif ends_at <= timezone.now():
+        fields["ends_at"] = _("This time is already over.")
+    if fields:
+        raise RotaError(_("The cover was not added."), extra=fields)
+    with transaction.atomic():
+        override = RotaOverride(
+            rota=rota,
+            person=person,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason[:120],
+            created_by=actor,
+        )
+        override.full_clean()
+        override.save()
+    logger.info(
+        "rota %s: override %s for person %s by %s", rota.id, override.id, person.id, actor.id
+    )
+    return override
+
+
+def personal_feed(*, person: User) -> PersonalFeed:
+    """The person's own calendar feed, made the first time it is asked for."""
+    return PersonalFeed.objects.get_or_create(person=person)[0]
+
+
+def rotate_feed_secret(*, actor: User, rota: Rota | None = None, person: User | None = None) -> str:
+    """Give a rota's feed (a manager) or a person's own feed (that person) a new secret: the
+    old address stops working at once. Returns the new secret."""
+    if (rota is None) == (person is None):
+        raise ValueError("Rotate the feed of one rota or one person.")
+    with transaction.atomic():
+        if rota is not None:
+            if not can_manage_rotas(actor):
+                raise RotaError(_("Only a manager can change a rota's calendar address."))
+            rota.feed_secret = new_feed_secret()
+            rota.save(update_fields=["feed_secret"])
+            return rota.feed_secret
+        if person.pk != actor.pk:
+            raise RotaError(_("Only you can change your own calendar address."))
+        feed = personal_feed(person=person)
+        feed.secret = new_feed_secret()
+        feed.save(update_fields=["secret"])
+        return feed.secret
+
+
+def _local(when: datetime) -> str:
+    return formats.date_format(timezone.localtime(when, ZoneInfo(settings.TIME_ZONE)), "D j M H:i")
+
+
+def _tell(*, person: User, subject: str, body: str, topic: str) -> None:
+    """An SMS and an email to one person, both sent once the caller's transaction commits."""
+    queue_sms(recipient=person, body=body, topic=topic)
+    if person.email:
+        address = person.email
+
+        def send() -> None:
+            try:
+                send_mail(subject, body, None, [address])
+            except Exception:  # one bad mailbox must not stop the other warnings
+                logger.exception("rota email to person %s failed", person.id)
+
+        transaction.on_commit(send)
+
+
+# Gaps are looked for this far either side of the look-ahead, so a gap that began before now or
+# runs past the look-ahead is known by its real start and end, not by where the search cut it.
+GAP_MARGIN = timedelta(days=7)
+
+
+def warn_of_rota_gaps(*, now: datetime | None = None) -> int:
+    """Tell each rota's owners (every manager if it has none), by SMS and email, of each gap in
+    cover that starts before ROTA_GAP_LOOKAHEAD_DAYS from now and has not ended. Each gap is told
+    once: a gap overlapping one already told (the same gap, or what is left of it after cover
+    was added) is not told again. Returns how many gaps were told."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=settings.ROTA_GAP_LOOKAHEAD_DAYS)
+    search_start, search_end = now - GAP_MARGIN, horizon + GAP_MARGIN
+    rota_list = list(Rota.objects.prefetch_related("owners"))
+    shifts = shifts_for_rotas(rota_list, search_start, search_end)
+    managers = None
+    told = 0
+    for rota in rota_list:
+        for gap_start, gap_end in rotas.gaps(shifts[rota.id], search_start, search_end):
+            if gap_end <= now or gap_start >= horizon:
+                continue
+            with transaction.atomic():
+                # The rota's row lock makes two overlapping runs tell a gap once.
+                Rota.objects.select_for_update().filter(pk=rota.pk).first()
+                if GapWarning.objects.filter(
+                    rota=rota, starts_at__lt=gap_end, ends_at__gt=gap_start
+                ).exists():
+                    continue
+                warning = GapWarning.objects.create(rota=rota, starts_at=gap_start, ends_at=gap_end)
+                owners = [o for o in rota.owners.all() if o.is_active]
+                if not owners:
+                    if managers is None:
+                        managers = list(User.objects.filter(role=Role.MANAGER, is_active=True))
+                    owners = managers
+                for owner in owners:
+                    with translation.override(owner.language):
+                        body = _(
+                            "Concernline: nobody is on call in rota %(rota)s from %(start)s "
+                            "to %(end)s. Open the rota to cover it."
+                        ) % {
+                            "rota": rota.name,
+                            "start": _local(max(gap_start, now)),
+                            "end": _local(gap_end),
+                        }
+                        subject = _("Gap in the on-call rota %(rota)s") % {"rota": rota.name}
+                    _tell(
+                        person=owner, subject=subject, body=body, topic=f"oncall.gap:{warning.id}"
+                    )
+                told += 1
+    return told
+
+
+def send_handoff_reminders(*, now: datetime | None = None) -> int:
+    """Remind whoever comes on call within ROTA_HANDOFF_REMINDER_MINUTES, by SMS and email,
+    once for each shift start. Returns how many were reminded."""
+    now = now or timezone.now()
+    lead = timedelta(minutes=settings.ROTA_HANDOFF_REMINDER_MINUTES)
+    rota_list = list(Rota.objects.all())
+    # A day past the lead, so the reminder can say until when.
+    shifts = shifts_for_rotas(rota_list, now, now + lead + timedelta(days=1))
+    reminded = 0
+    for rota in rota_list:
+        for shift in shifts[rota.id]:
+            # A shift that starts after `now` is a real handover, not one cut at the span.
+            if not now < shift.start <= now + lead:
+                continue
+            with transaction.atomic():
+                record, created = HandoffReminder.objects.get_or_create(
+                    rota=rota, person=shift.person, starts_at=shift.start
+                )
+                if not created:
+                    continue
+                with translation.override(shift.person.language):
+                    body = _(
+                        "Concernline: you are on call for %(rota)s from %(start)s until %(end)s."
+                    ) % {"rota": rota.name, "start": _local(shift.start), "end": _local(shift.end)}
+                    subject = _("You are on call soon")
+                _tell(
+                    person=shift.person,
+                    subject=subject,
+                    body=body,
+                    topic=f"oncall.handoff:{record.id}",
+                )
+                reminded += 1
+    return reminded

@@ -16,3 +16,19 @@ def sweep_alerts() -> int:
     from .services import sweep_alerts as sweep
 
     return sweep()
+
+
+@shared_task(name="oncall.warn_of_rota_gaps", max_retries=0)
+def warn_of_rota_gaps() -> int:
+    """Daily. Not retried: each gap is told once, and tomorrow's run tells any missed."""
+    from .services import warn_of_rota_gaps as warn
+
+    return warn()
+
+
+@shared_task(name="oncall.send_handoff_reminders", max_retries=0)
+def send_handoff_reminders() -> int:
+    """Every few minutes; each shift start is reminded once, so the next run covers a failure."""
+    from .services import send_handoff_reminders as remind
+
+    return remind()

@@ -7,4 +7,9 @@ class StaffConfig(AppConfig):
     verbose_name = _("Staff")
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .security import start_idle_clock
+
+        user_logged_in.connect(start_idle_clock, dispatch_uid="staff.start_idle_clock")

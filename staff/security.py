@@ -23,6 +23,13 @@ SECOND_FACTOR_ROLES = frozenset(
     {Role.MANAGER, Role.HR, Role.DPO, Role.SAFEGUARDING_LEAD, Role.ADMIN}
 )
 IDLE_KEY = "concernline_last_seen"
+# Activity is written to the session at most this often, not on every request.
+IDLE_TOUCH_SECONDS = 60
+
+
+def start_idle_clock(sender, request, user, **kwargs) -> None:
+    """Connected to user_logged_in: a new session starts its idle clock at sign-in."""
+    request.session[IDLE_KEY] = time.time()
 
 
 def attempted_username(request: HttpRequest, credentials: dict | None) -> str | None:
@@ -88,7 +95,8 @@ class IdleSignOutMiddleware:
                 logout(request)
                 messages.info(request, _("You were signed out after a time without activity."))
                 return redirect_to_login(request.get_full_path())
-            request.session[IDLE_KEY] = now
+            if idle > IDLE_TOUCH_SECONDS or IDLE_KEY not in request.session:
+                request.session[IDLE_KEY] = now
         return self.get_response(request)
 
 

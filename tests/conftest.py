@@ -114,22 +114,24 @@ def people(db):
 
 @pytest.fixture
 def rota(people):
-    """The default rota, with `manager` on call this week and `manager2` next."""
+    """The default rota: one weekly layer, all hours, with `manager` on call this week (since
+    Monday 09:00) and `manager2` next."""
     from datetime import time, timedelta
 
     from django.utils import timezone
 
-    from oncall.models import Rota, RotaParticipant
+    from oncall.models import LayerMember, Rota, RotaLayer
 
     today = timezone.localdate()
     monday = today - timedelta(days=today.weekday())
     if timezone.localtime().time() < time(9, 0) and today.weekday() == 0:
         monday -= timedelta(days=7)
-    rota = Rota.objects.create(
-        name="Default", is_default=True, start_date=monday, handoff_time=time(9, 0)
+    rota = Rota.objects.create(name="Default", is_default=True)
+    layer = RotaLayer.objects.create(
+        rota=rota, name="Weekly", start_date=monday, handoff_time=time(9, 0), handoff_every=7
     )
-    RotaParticipant.objects.create(rota=rota, person=people["manager"], position=0)
-    RotaParticipant.objects.create(rota=rota, person=people["manager2"], position=1)
+    LayerMember.objects.create(layer=layer, person=people["manager"], position=0)
+    LayerMember.objects.create(layer=layer, person=people["manager2"], position=1)
     return rota
 
 

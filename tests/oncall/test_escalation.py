@@ -10,7 +10,7 @@ from django.utils import timezone
 from notifications.messages import PageMessage, sms_text
 from notifications.models import AttemptStatus, NotificationAttempt
 from notifications.services import queue_sms, record_sms_status
-from oncall.models import Alert, AlertState, Page, Rota, RotaParticipant
+from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
 from oncall.selectors import on_call_at
 from oncall.services import (
     MAX_STEPS,
@@ -261,10 +261,7 @@ class TestNobodyOnCall:
     def test_an_empty_rota_pages_every_active_manager(
         self, managers, outbox, django_capture_on_commit_callbacks
     ):
-        today = timezone.localdate()
-        empty = Rota.objects.create(
-            name="Empty", start_date=today - timedelta(days=today.weekday() + 7)
-        )
+        empty = Rota.objects.create(name="Empty")
         alert = raised_and_paged(empty, django_capture_on_commit_callbacks)
         self.assert_all_managers_paged(alert, managers, outbox)
 
@@ -277,8 +274,9 @@ class TestNobodyOnCall:
     def test_a_rota_not_started_yet_pages_every_active_manager(
         self, people, managers, outbox, django_capture_on_commit_callbacks
     ):
-        future = Rota.objects.create(name="Later", start_date=date(2099, 1, 5))
-        RotaParticipant.objects.create(rota=future, person=people["manager"], position=0)
+        future = Rota.objects.create(name="Later")
+        layer = RotaLayer.objects.create(rota=future, name="Weekly", start_date=date(2099, 1, 5))
+        LayerMember.objects.create(layer=layer, person=people["manager"], position=0)
         alert = raised_and_paged(future, django_capture_on_commit_callbacks)
         self.assert_all_managers_paged(alert, managers, outbox)
 

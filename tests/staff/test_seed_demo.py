@@ -1,13 +1,15 @@
 """The demo organisation: safe to run twice, and only with a password given."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from oncall.models import Rota, RotaParticipant
-from oncall.selectors import default_rota
+from oncall.models import LayerMember, Rota
+from oncall.selectors import default_rota, gaps_between, on_call_at
 from staff.models import Role, User
 
 PASSWORD = "demo-password-for-tests"
@@ -43,10 +45,14 @@ class TestSeedDemo:
 
         rota = default_rota()
         assert rota is not None and rota.is_default
-        participants = [p.person for p in rota.participants.all()]
+        assert rota.layers.count() == 2
+        participants = {m.person for m in LayerMember.objects.filter(layer__rota=rota)}
         assert len(participants) == 2
         assert all(p.role == Role.MANAGER for p in participants)
-        rota.full_clean()  # the first handover falls on the handover day
+        # Someone is on call now, and there is no gap in the coming fortnight.
+        now = timezone.now()
+        assert on_call_at(rota, now)
+        assert gaps_between(rota, now, now + timedelta(days=14)) == []
 
     def test_every_role_is_there_and_workers_have_a_line_manager(self):
         seed()
@@ -71,7 +77,14 @@ class TestSeedDemo:
             "mina.manager@example.org",
             "owen.manager@example.org",
         ]
-        assert data["rota"]["handover"] == "Monday 09:00"
+        layers = {layer["name"]: layer for layer in data["rota"]["layers"]}
+        assert layers["Office hours"]["window"] == "office_hours"
+        assert layers["Office hours"]["handover"] == "every 7 days at 09:00"
+        assert layers["Out of hours"]["window"] == "out_of_hours"
+        assert layers["Out of hours"]["participants"] == [
+            "owen.manager@example.org",
+            "mina.manager@example.org",
+        ]
 
     def test_demo_people_sign_in_with_the_password(self, client):
         seed()
@@ -94,7 +107,7 @@ class TestSeedDemo:
             seed()
         rota.refresh_from_db()
         assert rota.is_default and Rota.objects.count() == 1
-        assert list(RotaParticipant.objects.values_list("person__email", flat=True)) == [
+        assert list(LayerMember.objects.values_list("person__email", flat=True)) == [
             "manager@example.org",
             "manager2@example.org",
         ]

@@ -2,14 +2,14 @@
 DPO and the safeguarding lead. Safe to run twice: people are matched by email and updated."""
 
 import json
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from oncall.models import Rota, RotaParticipant
+from oncall.models import HandoffUnit, LayerMember, Rota, RotaLayer, Window
 from staff.models import Engagement, Role, Team, User
 
 PEOPLE = [
@@ -74,15 +74,33 @@ class Command(BaseCommand):
             people[email].line_manager = manager
             people[email].save(update_fields=["line_manager"])
 
+        # Office hours: the two managers a week each, handing over on Monday 09:00. Out of
+        # hours (evenings, nights, weekends): the other way round, a day each from 17:00.
         today = timezone.localdate()
         first_monday = today - timedelta(days=today.weekday() + 28)
         rota, _created = Rota.objects.update_or_create(
-            name=DEMO_ROTA,
-            defaults={"is_default": True, "start_date": first_monday, "handoff_weekday": 0},
+            name=DEMO_ROTA, defaults={"is_default": True}
         )
-        rota.participants.all().delete()
-        for position, email in enumerate(("mina.manager@example.org", "owen.manager@example.org")):
-            RotaParticipant.objects.create(rota=rota, person=people[email], position=position)
+        rota.layers.all().delete()
+        mina, owen = people["mina.manager@example.org"], people["owen.manager@example.org"]
+        rota.owners.set([mina, owen])
+        layers = [
+            ("Office hours", 1, Window.OFFICE_HOURS, 7, time(9, 0), [mina, owen]),
+            ("Out of hours", 0, Window.OUT_OF_HOURS, 1, time(17, 0), [owen, mina]),
+        ]
+        for name, priority, window, every, at, turns in layers:
+            layer = RotaLayer.objects.create(
+                rota=rota,
+                name=name,
+                priority=priority,
+                window=window,
+                start_date=first_monday,
+                handoff_time=at,
+                handoff_every=every,
+                handoff_unit=HandoffUnit.DAYS,
+            )
+            for position, person in enumerate(turns):
+                LayerMember.objects.create(layer=layer, person=person, position=position)
 
         if options["json"]:
             self.stdout.write(
@@ -99,9 +117,17 @@ class Command(BaseCommand):
                         ],
                         "rota": {
                             "name": rota.name,
-                            "handover": f"{rota.get_handoff_weekday_display()} "
-                            f"{rota.handoff_time:%H:%M}",
-                            "participants": [p.person.email for p in rota.participants.all()],
+                            "participants": [mina.email, owen.email],
+                            "layers": [
+                                {
+                                    "name": layer.name,
+                                    "window": layer.window,
+                                    "handover": f"every {layer.handoff_every} "
+                                    f"{layer.handoff_unit} at {layer.handoff_time:%H:%M}",
+                                    "participants": [m.person.email for m in layer.members.all()],
+                                }
+                                for layer in rota.layers.all()
+                            ],
                         },
                     },
                     indent=2,
