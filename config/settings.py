@@ -252,3 +252,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Cases: review targets, statutory clocks, break-glass and attachments (see README, "Cases").
+CASE_ACKNOWLEDGE_TARGET_HOURS = float(os.environ.get("CASE_ACKNOWLEDGE_TARGET_HOURS", "24"))
+CASE_REVIEW_TARGET_DAYS = float(os.environ.get("CASE_REVIEW_TARGET_DAYS", "14"))
+BREACH_DECISION_HOURS = float(os.environ.get("BREACH_DECISION_HOURS", "72"))
+SAFEGUARDING_REFERRAL_HOURS = float(os.environ.get("SAFEGUARDING_REFERRAL_HOURS", "24"))
+CLOCK_WARN_PERCENT = env_int("CLOCK_WARN_PERCENT", 75)
+CELERY_BEAT_SCHEDULE["sweep-case-clocks"] = {
+    "task": "incidents.sweep_clocks",
+    "schedule": float(env_int("CLOCK_SWEEP_SECONDS", 60)),
+}
+BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60)
+ATTACHMENTS_DIR = Path(os.environ.get("ATTACHMENTS_DIR", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)

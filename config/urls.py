@@ -9,6 +9,12 @@ api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="token"),
     path("reports/", api.ReportCreateView.as_view(), name="report-create"),
     path("reports/<str:reference>/", api.ReportDetailView.as_view(), name="report-detail"),
+    path(
+        "reports/<str:reference>/information/",
+        api.ReportInformationView.as_view(),
+        name="report-information",
+    ),
+    path("cases/<str:reference>/", api.CaseDetailView.as_view(), name="case-detail"),
 ]
 
 urlpatterns = [

@@ -30,10 +30,22 @@ ROLES = [
     "admin",
 ]
 
+BREACH_DETAILS = {
+    "how_known": "seen",
+    "intent": "accidental",
+    "information": "A care plan",
+    "personal_data": "yes",
+}
+
 CASES = {
     "safeguarding": {"kind": ReportKind.URGENT_DISCLOSURE, "grounds": ["abuse_or_harm"]},
     "crime": {"kind": ReportKind.URGENT_DISCLOSURE, "grounds": ["crime"]},
-    "breach": {"kind": ReportKind.INAPPROPRIATE_BREACH, "grounds": [], "urgent": True},
+    "breach": {
+        "kind": ReportKind.INAPPROPRIATE_BREACH,
+        "grounds": [],
+        "urgent": True,
+        "details": BREACH_DETAILS,
+    },
 }
 
 # Who may open each case in full, and on what basis. The reporter is not here: they see only
