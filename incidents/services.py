@@ -375,7 +375,7 @@ def _route_new_case(*, case: Case, now) -> None:
 
 def _locked(case: Case) -> Case:
     return (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("reporter", "owner", "reviewer")
         .get(pk=case.pk)
     )
