@@ -160,9 +160,7 @@ class TestHRStages:
         hearing = timezone.now() + timedelta(days=7)
         services.advance_referral(case=case, actor=hr, stage="investigation")
         services.advance_referral(case=case, actor=hr, stage="hearing", hearing_at=hearing)
-        services.advance_referral(
-            case=case, actor=hr, stage="decision", decision="written_warning"
-        )
+        services.advance_referral(case=case, actor=hr, stage="decision", decision="written_warning")
         services.advance_referral(case=case, actor=hr, stage="appeal")
         services.advance_referral(case=case, actor=hr, stage="closed")
         case.refresh_from_db()
@@ -242,9 +240,7 @@ class TestThroughTheWeb:
     def test_illegal_transition_is_a_plain_message(self, client, make_case, people):
         case = make_case()
         client.force_login(people["manager"])
-        response = client.post(
-            reverse("incidents:case-close", args=[case.reference]), follow=True
-        )
+        response = client.post(reverse("incidents:case-close", args=[case.reference]), follow=True)
         assert response.status_code == 200
         assert "Not possible while the case is reported." in response.content.decode()
 
