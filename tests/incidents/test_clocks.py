@@ -141,14 +141,18 @@ class TestSweep:
         outbox.clear()
 
         # 50 hours in: not yet at the warning (75 % of 72 h = 54 h).
-        with freeze_time(breach.started_at + timedelta(hours=50)):
-            with django_capture_on_commit_callbacks(execute=True):
-                sweep_clocks.delay()
+        with (
+            freeze_time(breach.started_at + timedelta(hours=50)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            sweep_clocks.delay()
         assert [m for m in outbox if "DPO decision" in m["body"]] == []
 
-        with freeze_time(breach.started_at + timedelta(hours=60)):
-            with django_capture_on_commit_callbacks(execute=True):
-                result = sweep_clocks.delay().get()
+        with (
+            freeze_time(breach.started_at + timedelta(hours=60)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            result = sweep_clocks.delay().get()
         assert result["warned"] >= 1
         warned = [m for m in outbox if "DPO decision" in m["body"]]
         assert {m["to"] for m in warned} == {str(people["dpo"].phone)}
@@ -159,15 +163,19 @@ class TestSweep:
 
         # A second sweep at the same moment sends nothing again.
         outbox.clear()
-        with freeze_time(breach.started_at + timedelta(hours=61)):
-            with django_capture_on_commit_callbacks(execute=True):
-                sweep_clocks.delay()
+        with (
+            freeze_time(breach.started_at + timedelta(hours=61)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            sweep_clocks.delay()
         assert [m for m in outbox if "DPO decision" in m["body"]] == []
 
         mail.outbox.clear()
-        with freeze_time(breach.started_at + timedelta(hours=73)):
-            with django_capture_on_commit_callbacks(execute=True):
-                sweep_clocks.delay()
+        with (
+            freeze_time(breach.started_at + timedelta(hours=73)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            sweep_clocks.delay()
         ran_out = [m for m in outbox if "DPO decision" in m["body"]]
         assert {m["to"] for m in ran_out} == {
             str(people["dpo"].phone),
@@ -195,9 +203,11 @@ class TestSweep:
         people["worker"].save()
         case = make_case("crime")  # paged, not acknowledged: nobody owns it
         ack = clock(case, ClockKind.ACKNOWLEDGEMENT)
-        with freeze_time(ack.due_at + timedelta(minutes=1)):
-            with django_capture_on_commit_callbacks(execute=True):
-                services.sweep_clocks()
+        with (
+            freeze_time(ack.due_at + timedelta(minutes=1)),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            services.sweep_clocks()
         ack = clock(case, ClockKind.ACKNOWLEDGEMENT)
         assert ack.breached_at is not None
         assert ack.escalated_to is not None and ack.escalated_to.role == "manager"
