@@ -47,3 +47,8 @@ def make_case(people, rota, django_capture_on_commit_callbacks):
         return case
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _attachments_in_tmp(settings, tmp_path):
+    settings.ATTACHMENTS_DIR = tmp_path / "attachments"
