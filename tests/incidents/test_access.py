@@ -9,9 +9,9 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from incidents import services
 from incidents.access import Basis
 from incidents.models import AccessAction, AccessLogEntry, Case, ReportKind, TimelineKind
-from incidents import services
 from incidents.services import submit_report
 from oncall.models import Page
 
