@@ -599,7 +599,8 @@ def sniff_type(head: bytes) -> str | None:
     for magic, content_type in MAGIC:
         if head.startswith(magic):
             return content_type
-    if b"\x00" in head:
+    # Plain text: UTF-8 with no control bytes but tab, newline, form feed and carriage return.
+    if any(byte < 32 and byte not in (9, 10, 12, 13) or byte == 127 for byte in head):
         return None
     try:
         head.decode("utf-8")
