@@ -3,7 +3,7 @@
 import statistics
 from collections import Counter
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from oncall.selectors import owners_paged_to
@@ -41,7 +41,15 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
     rule |= Q(
         id__in=BreakGlass.objects.filter(user=user, expires_at__gt=timezone.now()).values("case_id")
     )
-    return Case.objects.filter(rule).select_related("owner").order_by("-created_at")
+    overdue = CaseClock.objects.filter(
+        case=OuterRef("pk"), met_at__isnull=True, due_at__lte=timezone.now()
+    )
+    return (
+        Case.objects.filter(rule)
+        .select_related("owner")
+        .annotate(overdue=Exists(overdue))
+        .order_by("-created_at")
+    )
 
 
 CASE_LISTS = ("all", "mine", "review", "referred", "overdue")

@@ -360,15 +360,22 @@ def meet_clock(*, case: Case, kind: str, at=None) -> None:
 
 
 def _route_new_case(*, case: Case, now) -> None:
-    """Start the case's clocks; a case that pages nobody goes to the reporter's line manager."""
+    """Start the case's clocks. A case that pages nobody goes to the reporter's line manager,
+    or with none, to the manager on call now; if nobody is, the acknowledgement clock escalates."""
     start_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
     start_clock(case=case, kind=ClockKind.REVIEW, at=now)
     if case.personal_data_breach:
         start_clock(case=case, kind=ClockKind.BREACH_DECISION, at=now)
     if case.safeguarding:
         start_clock(case=case, kind=ClockKind.SAFEGUARDING_REFERRAL, at=now)
+    if case.urgent:
+        return  # whoever acknowledges the page takes it
     manager = case.reporter.line_manager
-    if not case.urgent and manager is not None and manager.is_active:
+    if manager is None or not manager.is_active:
+        rota = default_rota()
+        on_call = on_call_at(rota, now) if rota else []
+        manager = on_call[0] if on_call else None
+    if manager is not None:
         case.owner = manager
         case.save(update_fields=["owner"])
 

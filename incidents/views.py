@@ -409,6 +409,10 @@ def breach_log(request: HttpRequest) -> HttpResponse:
 
     if request.user.role != Role.DPO:
         raise Http404(_("No such page."))
+    reference = request.GET.get("reference", "").strip().upper()
+    if reference:
+        # The DPO may read any case's access log: a way to it by reference.
+        return redirect("incidents:case-access-log", reference=reference)
     return render(request, "incidents/breach_log.html", {"cases": selectors.breach_log()})
 
 

@@ -273,6 +273,16 @@ class TestOutcomes:
 
 
 class TestBreachLog:
+    def test_dpo_reaches_any_cases_access_log_by_reference(self, client, make_case, people):
+        case = make_case("crime")  # not a breach: the DPO may not open it, only its log
+        client.force_login(people["dpo"])
+        response = client.get(reverse("incidents:breach-log"), {"reference": case.reference})
+        log_url = reverse("incidents:case-access-log", args=[case.reference])
+        assert response["Location"] == log_url
+        assert client.get(log_url).status_code == 200
+        detail = reverse("incidents:case-detail", args=[case.reference])
+        assert client.get(detail).status_code == 404
+
     def test_only_the_dpo(self, client, make_case, people):
         case = make_case("breach")
         for role in ("manager", "hr", "admin", "worker", "safeguarding"):

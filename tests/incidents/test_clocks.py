@@ -231,7 +231,7 @@ class TestSweep:
             body = client.get(f"/cases/{case.reference}/").content.decode()
             assert "overdue since" in body
             listed = client.get("/cases/?list=overdue").content.decode()
-            assert case.reference in listed
+            assert case.reference in listed and ">overdue</span>" in listed
         listed = client.get("/cases/?list=overdue").content.decode()
         assert case.reference not in listed
         assert timezone.now() < referral.due_at

@@ -60,6 +60,14 @@ class TestStartReview:
         case.refresh_from_db()
         assert case.status == CaseStatus.UNDER_REVIEW
 
+    def test_without_a_line_manager_it_goes_to_the_manager_on_call(self, people, rota, outbox):
+        case = services.submit_report(
+            reporter=people["worker"],
+            kind="worrying_information",
+            narrative="Told me something in confidence.",
+        )
+        assert case.owner == people["manager"] and not case.urgent and outbox == []
+
 
 class TestAssignReviewer:
     def test_owner_assigns_a_manager(self, make_case, people):
