@@ -641,6 +641,7 @@ def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
             _("That kind of file is not accepted."),
             extra={"file": _("Attach a PDF, PNG, JPEG or plain-text file.")},
         )
+    _require(actor, case, FULL_VIEW)  # again under the lock below; no file for the refused
     folder = attachments_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stored_name = uuid.uuid4().hex
