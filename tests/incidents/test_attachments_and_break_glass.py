@@ -78,7 +78,9 @@ class TestAttachments:
             services.add_attachment(
                 case=case, actor=people["hr"], upload=SimpleUploadedFile("a.pdf", PDF)
             )
-        assert not any(settings.ATTACHMENTS_DIR.iterdir())
+        folder = settings.ATTACHMENTS_DIR
+        assert not folder.exists() or not any(folder.iterdir())
+        assert Attachment.objects.count() == 0
 
     def test_stored_outside_the_web_root(self):
         root = django_settings.BASE_DIR.resolve()
