@@ -117,13 +117,20 @@ def may_see_outcomes(user: User) -> bool:
 
 def log_export(*, user: User, cases: list[Case], request: HttpRequest | None) -> None:
     """One access-log row per case in an export (basis: the outcomes report)."""
+    log_many(user=user, cases=cases, action="export", basis="outcomes_report", request=request)
+
+
+def log_many(
+    *, user: User, cases: list[Case], action: str, basis: str, request: HttpRequest | None
+) -> None:
+    """One access-log row per case shown in a register or export, in one insert."""
     AccessLogEntry.objects.bulk_create(
         [
             AccessLogEntry(
                 case=case,
                 user=user,
-                action="export",
-                basis="outcomes_report",
+                action=action,
+                basis=basis,
                 path=request.path[:255] if request else "",
                 ip_address=request.META.get("REMOTE_ADDR") if request else None,
             )

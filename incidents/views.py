@@ -384,12 +384,16 @@ def case_access_log(request: HttpRequest, reference: str) -> HttpResponse:
 
 @login_required
 def case_break_glass(request: HttpRequest, reference: str) -> HttpResponse:
-    try:
-        case = access.case_for_break_glass(user=request.user, reference=reference)
-    except CaseNotFound:
-        raise Http404(_("No such case.")) from None
+    # The form is the same for any reference, so it tells nobody whether a case exists; only
+    # a submitted reason (which is logged and tells the DPO) looks the case up.
+    if not access.may_break_glass(request.user):
+        raise Http404(_("No such case."))
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            case = access.case_for_break_glass(user=request.user, reference=reference)
+        except CaseNotFound:
+            raise Http404(_("No such case.")) from None
         try:
             services.break_glass(
                 case=case, actor=request.user, reason=form.cleaned_data["reason"], request=request
@@ -413,7 +417,11 @@ def breach_log(request: HttpRequest) -> HttpResponse:
     if reference:
         # The DPO may read any case's access log: a way to it by reference.
         return redirect("incidents:case-access-log", reference=reference)
-    return render(request, "incidents/breach_log.html", {"cases": selectors.breach_log()})
+    cases = list(selectors.breach_log())
+    access.log_many(
+        user=request.user, cases=cases, action=AccessAction.VIEW, basis=Basis.DPO, request=request
+    )
+    return render(request, "incidents/breach_log.html", {"cases": cases})
 
 
 @login_required

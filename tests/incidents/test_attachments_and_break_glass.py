@@ -177,7 +177,10 @@ class TestBreakGlass:
     def test_unknown_reference_is_404(self, client, people, db):
         client.force_login(people["admin"])
         url = reverse("incidents:case-break-glass", args=["C-2099-9999"])
+        # The form alone does not say whether the case exists.
+        assert client.get(url).status_code == 200
         assert client.post(url, {"reason": self.REASON}).status_code == 404
+        assert BreakGlass.objects.count() == 0 and AccessLogEntry.objects.count() == 0
 
     def test_anonymous_is_sent_to_sign_in(self, client, make_case):
         case = make_case()
@@ -291,5 +294,8 @@ class TestBreachLog:
             client.force_login(people[role])
             assert client.get(reverse("incidents:breach-log")).status_code == 404
         client.force_login(people["dpo"])
+        assert AccessLogEntry.objects.count() == 0
         body = client.get(reverse("incidents:breach-log")).content.decode()
         assert case.reference in body and NARRATIVE not in body
+        entry = AccessLogEntry.objects.get()
+        assert (entry.case, entry.user, entry.basis) == (case, people["dpo"], "dpo")
