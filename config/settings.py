@@ -342,6 +342,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only: one unambiguous shape for every client, and a smaller surface.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "EXCEPTION_HANDLER": "incidents.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -350,6 +351,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"YesNoEnum": "incidents.models.YesNoUnsure.choices"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_schema.document_errors",
+    ],
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -395,3 +400,16 @@ CELERY_BEAT_SCHEDULE["rota-handoff-reminders"] = {
     "task": "oncall.send_handoff_reminders",
     "schedule": 300.0,
 }
+# Cases: review targets, statutory clocks, break-glass and attachments (see README, "Cases").
+CASE_ACKNOWLEDGE_TARGET_HOURS = float(os.environ.get("CASE_ACKNOWLEDGE_TARGET_HOURS", "24"))
+CASE_REVIEW_TARGET_DAYS = float(os.environ.get("CASE_REVIEW_TARGET_DAYS", "14"))
+BREACH_DECISION_HOURS = float(os.environ.get("BREACH_DECISION_HOURS", "72"))
+SAFEGUARDING_REFERRAL_HOURS = float(os.environ.get("SAFEGUARDING_REFERRAL_HOURS", "24"))
+CLOCK_WARN_PERCENT = env_int("CLOCK_WARN_PERCENT", 75)
+CELERY_BEAT_SCHEDULE["sweep-case-clocks"] = {
+    "task": "incidents.sweep_clocks",
+    "schedule": float(env_int("CLOCK_SWEEP_SECONDS", 60)),
+}
+BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60)
+ATTACHMENTS_DIR = Path(os.environ.get("ATTACHMENTS_DIR", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)

@@ -12,6 +12,12 @@ api_v1 = [
     path("reports/", api.ReportCreateView.as_view(), name="report-create"),
     path("reports/<str:reference>/", api.ReportDetailView.as_view(), name="report-detail"),
     path("oncall/now/", oncall_api.OnCallNowView.as_view(), name="oncall-now"),
+    path(
+        "reports/<str:reference>/information/",
+        api.ReportInformationView.as_view(),
+        name="report-information",
+    ),
+    path("cases/<str:reference>/", api.CaseDetailView.as_view(), name="case-detail"),
 ]
 
 urlpatterns = [

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from config.errors import ConcernlineError
 from oncall.selectors import people_paged_for
 from staff.models import Role, User
 
-from .models import AccessLogEntry, Case
+from .models import AccessLogEntry, BreakGlass, Case, CaseClock
 
 
 class CaseNotFound(ConcernlineError):
@@ -35,9 +36,20 @@ class Basis(StrEnum):
     PAGED = "paged"
     SAFEGUARDING = "safeguarding_lead"
     DPO = "dpo"
+    HR = "hr"
+    ESCALATED = "escalated"
+    BREAK_GLASS = "break_glass"
+    # The DPO may read any case's access log (and nothing else of it on this basis).
+    DPO_AUDIT = "dpo_audit"
 
 
-FULL_VIEW = frozenset(Basis) - {Basis.REPORTER}
+FULL_VIEW = frozenset(Basis) - {Basis.REPORTER, Basis.DPO_AUDIT}
+# Who may move a case through review to an outcome.
+REVIEW = frozenset({Basis.OWNER, Basis.REVIEWER, Basis.PAGED, Basis.ESCALATED})
+# Who may run the disciplinary stages once a case is referred.
+HR_STAGES = frozenset({Basis.HR})
+# Roles that may break the glass (a care worker never needs to).
+BREAK_GLASS_ROLES = frozenset({Role.MANAGER, Role.HR, Role.DPO, Role.SAFEGUARDING_LEAD, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,66 @@ def bases_for(user: User, case: Case) -> list[Basis]:
         bases.append(Basis.SAFEGUARDING)
     if case.personal_data_breach and user.role == Role.DPO:
         bases.append(Basis.DPO)
+    if case.referred_at is not None and user.role == Role.HR:
+        bases.append(Basis.HR)
+    if CaseClock.objects.filter(case=case, escalated_to=user).exists():
+        bases.append(Basis.ESCALATED)
+    if BreakGlass.objects.filter(case=case, user=user, expires_at__gt=timezone.now()).exists():
+        bases.append(Basis.BREAK_GLASS)
     if case.reporter_id == user.id:
         bases.append(Basis.REPORTER)
+    if user.role == Role.DPO:
+        bases.append(Basis.DPO_AUDIT)
     return bases
+
+
+def may_break_glass(user: User) -> bool:
+    return (
+        user.is_authenticated
+        and user.is_active
+        and (user.role in BREAK_GLASS_ROLES or user.is_superuser)
+    )
+
+
+def case_for_break_glass(*, user: User, reference: str) -> Case:
+    """The case someone with no basis asks to open by break-glass; CaseNotFound otherwise.
+    Writes nothing: services.break_glass records the access and its reason."""
+    case = Case.objects.filter(reference=reference).first()
+    if case is None or not may_break_glass(user):
+        raise CaseNotFound()
+    return case
+
+
+OUTCOME_REPORT_ROLES = frozenset({Role.HR, Role.MANAGER})
+
+
+def may_see_outcomes(user: User) -> bool:
+    """HR and managers see the whole in figures: counts, times and clocks, never content."""
+    return user.is_authenticated and user.is_active and user.role in OUTCOME_REPORT_ROLES
+
+
+def log_export(*, user: User, cases: list[Case], request: HttpRequest | None) -> None:
+    """One access-log row per case in an export (basis: the outcomes report)."""
+    log_many(user=user, cases=cases, action="export", basis="outcomes_report", request=request)
+
+
+def log_many(
+    *, user: User, cases: list[Case], action: str, basis: str, request: HttpRequest | None
+) -> None:
+    """One access-log row per case shown in a register or export, in one insert."""
+    AccessLogEntry.objects.bulk_create(
+        [
+            AccessLogEntry(
+                case=case,
+                user=user,
+                action=action,
+                basis=basis,
+                path=request.path[:255] if request else "",
+                ip_address=request.META.get("REMOTE_ADDR") if request else None,
+            )
+            for case in cases
+        ]
+    )
 
 
 def get_case_for(

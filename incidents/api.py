@@ -17,8 +17,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.errors import ConcernlineError
 
 from . import services
-from .access import Basis, get_case_for
-from .models import AccessAction, Ground, ReportKind, YesNoUnsure
+from .access import FULL_VIEW, Basis, get_case_for
+from .models import AccessAction, Consent, Ground, HowKnown, Intent, ReportKind, YesNoUnsure
 
 
 def exception_handler(exc, context):
@@ -132,6 +132,33 @@ class ReportCreateSerializer(serializers.Serializer):
         choices=YesNoUnsure.choices, required=False, allow_blank=True, default=""
     )
     client_token = TextUUIDField(required=False, allow_null=True, default=None)
+    # The kind's own questions, as on the page (services.KIND_DETAILS says which are asked).
+    colleague = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    occurred = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    requester = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    purpose = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    consent = serializers.ChoiceField(choices=Consent.choices, required=False)
+    how_known = serializers.ChoiceField(choices=HowKnown.choices, required=False)
+    intent = serializers.ChoiceField(choices=Intent.choices, required=False)
+    information = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    personal_data = serializers.ChoiceField(choices=YesNoUnsure.choices, required=False)
+
+    DETAILS = (
+        "colleague",
+        "occurred",
+        "requester",
+        "purpose",
+        "consent",
+        "how_known",
+        "intent",
+        "information",
+        "personal_data",
+    )
+
+    def to_service(self) -> dict:
+        data = dict(self.validated_data)
+        data["details"] = {name: data.pop(name) for name in self.DETAILS if name in data}
+        return data
 
 
 class ReporterViewSerializer(serializers.Serializer):
@@ -154,7 +181,7 @@ class ReportCreateView(APIView):
     def post(self, request: Request) -> Response:
         serializer = ReportCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = services.submit_report(reporter=request.user, **serializer.validated_data)
+        case = services.submit_report(reporter=request.user, **serializer.to_service())
         return Response(ReporterViewSerializer(case).data, status=status.HTTP_201_CREATED)
 
 
@@ -172,3 +199,70 @@ class ReportDetailView(APIView):
             allowed={Basis.REPORTER},
         )
         return Response(ReporterViewSerializer(access.case).data)
+
+
+class AddInformationSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=10000)
+
+
+class ReportInformationView(APIView):
+    @extend_schema(
+        request=AddInformationSerializer,
+        responses={201: ReporterViewSerializer},
+        summary="Add information to your own report",
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        access = get_case_for(
+            user=request.user,
+            reference=reference,
+            action=AccessAction.CHANGE,
+            request=request._request,
+            allowed={Basis.REPORTER},
+        )
+        serializer = AddInformationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.add_report_information(
+            case=access.case, actor=request.user, text=serializer.validated_data["text"]
+        )
+        return Response(ReporterViewSerializer(access.case).data, status=status.HTTP_201_CREATED)
+
+
+class CaseViewSerializer(serializers.Serializer):
+    """The full view of a case, for those with need-to-know."""
+
+    reference = serializers.CharField()
+    kind = serializers.CharField()
+    urgent = serializers.BooleanField()
+    status = serializers.CharField()
+    outcome = serializers.CharField()
+    hr_stage = serializers.CharField()
+    reported_at = serializers.DateTimeField(source="created_at")
+    narrative = serializers.CharField(source="report.narrative")
+    service_user_ref = serializers.CharField(source="report.service_user_ref")
+    grounds = serializers.ListField(source="report.grounds", child=serializers.CharField())
+    details = serializers.DictField(source="report.details")
+    clocks = serializers.SerializerMethodField()
+
+    def get_clocks(self, case) -> list[dict]:
+        return [
+            {
+                "kind": c.kind,
+                "due_at": c.due_at.isoformat(),
+                "met_at": c.met_at.isoformat() if c.met_at else None,
+                "breached_at": c.breached_at.isoformat() if c.breached_at else None,
+            }
+            for c in case.clocks.all()
+        ]
+
+
+class CaseDetailView(APIView):
+    @extend_schema(responses={200: CaseViewSerializer}, summary="A case, on need-to-know")
+    def get(self, request: Request, reference: str) -> Response:
+        access = get_case_for(
+            user=request.user,
+            reference=reference,
+            action=AccessAction.API_VIEW,
+            request=request._request,
+            allowed=FULL_VIEW,
+        )
+        return Response(CaseViewSerializer(access.case).data)

@@ -1,7 +1,19 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import Ground, ReportKind, YesNoUnsure
+from staff.models import Role, User
+
+from .models import (
+    Consent,
+    Ground,
+    HowKnown,
+    HRDecision,
+    HRStage,
+    Intent,
+    Outcome,
+    ReportKind,
+    YesNoUnsure,
+)
 
 
 class ReportForm(forms.Form):
@@ -52,10 +64,161 @@ class ReportForm(forms.Form):
         choices=[("", "—"), *YesNoUnsure.choices],
         required=False,
     )
+    # The kind's own questions (services.KIND_DETAILS); only the chosen kind's are kept.
+    colleague = forms.CharField(label=_("Which colleague?"), max_length=200, required=False)
+    occurred = forms.CharField(label=_("When did it happen?"), max_length=200, required=False)
+    requester = forms.CharField(label=_("Who asked for the information?"), max_length=200)
+    purpose = forms.CharField(label=_("What did they want it for?"), max_length=200)
+    consent = forms.ChoiceField(
+        label=_("Was the person asked for their consent?"),
+        choices=Consent.choices,
+        widget=forms.RadioSelect,
+    )
+    how_known = forms.ChoiceField(
+        label=_("How do you know?"), choices=HowKnown.choices, widget=forms.RadioSelect
+    )
+    intent = forms.ChoiceField(
+        label=_("Was it on purpose or by accident?"),
+        choices=Intent.choices,
+        widget=forms.RadioSelect,
+    )
+    information = forms.CharField(label=_("What information was shared?"), max_length=200)
+    personal_data = forms.ChoiceField(
+        label=_("Was it personal data about a service user?"),
+        choices=YesNoUnsure.choices,
+        widget=forms.RadioSelect,
+    )
     client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    DETAIL_FIELDS = (
+        "colleague",
+        "occurred",
+        "requester",
+        "purpose",
+        "consent",
+        "how_known",
+        "intent",
+        "information",
+        "personal_data",
+    )
+    SHARED_OPTIONAL = (
+        "urgent",
+        "grounds",
+        "service_user_ref",
+        "who_was_told",
+        "representative_consulted",
+        "emergency_services_called",
+    )
+
+    def __init__(self, *args, kind: str | None = None, **kwargs):
+        """With a known `kind`, only that kind's questions (the kind itself is hidden)."""
+        super().__init__(*args, **kwargs)
+        from .services import KIND_DETAILS, KIND_FIELDS
+
+        self.kind = kind if kind in ReportKind.values else None
+        if self.kind is None:
+            for name in (*self.DETAIL_FIELDS, *self.SHARED_OPTIONAL):
+                self.fields.pop(name)
+            return
+        self.fields["kind"].widget = forms.HiddenInput()
+        self.fields["kind"].initial = self.kind
+        keep = set(KIND_FIELDS[self.kind]) | set(KIND_DETAILS[self.kind])
+        for name in (*self.DETAIL_FIELDS, *self.SHARED_OPTIONAL):
+            if name not in keep:
+                self.fields.pop(name)
+        for name, (_allowed, required) in KIND_DETAILS[self.kind].items():
+            self.fields[name].required = required
+            self.fields[name].error_messages["required"] = _("Answer this question.")
+        if "who_was_told" in self.fields and self.kind == ReportKind.INAPPROPRIATE_BREACH:
+            self.fields["who_was_told"].label = _("Who was it shared with?")
+
+    def details(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.DETAIL_FIELDS
+            if name in self.fields and self.cleaned_data.get(name)
+        }
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") == ReportKind.URGENT_DISCLOSURE and not cleaned.get("grounds"):
             self.add_error("grounds", _("Tick at least one reason the disclosure could not wait."))
         return cleaned
+
+
+class KindForm(forms.Form):
+    """Step one of the report page, sent by GET so it works without JavaScript."""
+
+    kind = forms.ChoiceField(
+        label=_("What are you reporting?"), choices=ReportKind.choices, widget=forms.RadioSelect
+    )
+
+
+class AddInformationForm(forms.Form):
+    text = forms.CharField(
+        label=_("Add information to your report"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=10000,
+    )
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label=_("Add a note"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10000
+    )
+
+
+class AttachmentForm(forms.Form):
+    file = forms.FileField(label=_("Attach a file (PDF, PNG, JPEG or text)"))
+
+
+class ReviewerForm(forms.Form):
+    reviewer = forms.ModelChoiceField(
+        label=_("Reviewer"),
+        queryset=User.objects.filter(role=Role.MANAGER, is_active=True),
+    )
+
+
+class OutcomeForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=Outcome.choices, widget=forms.RadioSelect
+    )
+
+
+class HRStageForm(forms.Form):
+    stage = forms.ChoiceField(label=_("Move to"), choices=HRStage.choices)
+    hearing_at = forms.DateTimeField(
+        label=_("Hearing date and time (the invitation states the right to be accompanied)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
+    decision = forms.ChoiceField(
+        label=_("Decision"), choices=[("", "—"), *HRDecision.choices], required=False
+    )
+
+
+class BreachDecisionForm(forms.Form):
+    ico_notified = forms.BooleanField(label=_("The ICO has been notified"), required=False)
+    subjects_told = forms.BooleanField(
+        label=_("The people affected have been told"), required=False
+    )
+    reason = forms.CharField(
+        label=_("Why not (if either was not done)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=5000,
+    )
+
+
+class SafeguardingReferralForm(forms.Form):
+    reference = forms.CharField(label=_("Local authority's reference"), max_length=64)
+
+
+class BreakGlassForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why must you open this case now?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=10,
+        max_length=2000,
+    )

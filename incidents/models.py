@@ -42,12 +42,63 @@ class YesNoUnsure(models.TextChoices):
     NOT_APPLICABLE = "n/a", _("Does not apply")
 
 
+class Consent(models.TextChoices):
+    """Guidance 3.2: was the person asked to agree to the disclosure?"""
+
+    NOT_ASKED = "not_asked", _("Not asked yet")
+    GIVEN = "given", _("Asked and given")
+    REFUSED = "refused", _("Asked and refused")
+    CANNOT_ASK = "cannot_ask", _("Cannot be asked")
+
+
+class HowKnown(models.TextChoices):
+    SELF_REPORT = "self", _("I did it (self-report)")
+    SEEN = "seen", _("I saw or heard of it")
+
+
+class Intent(models.TextChoices):
+    ACCIDENTAL = "accidental", _("By accident")
+    INTENTIONAL = "intentional", _("On purpose")
+    UNSURE = "unsure", _("Not sure")
+
+
 class CaseStatus(models.TextChoices):
     REPORTED = "reported", _("Reported")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
     UNDER_REVIEW = "under_review", _("Under review")
     OUTCOME_RECORDED = "outcome_recorded", _("Outcome recorded")
     CLOSED = "closed", _("Closed")
+
+
+class Outcome(models.TextChoices):
+    NO_BREACH = "no_breach", _("No breach")
+    LEGITIMATE_DISCLOSURE = (
+        "legitimate_disclosure",
+        _("Legitimate disclosure (exceptional circumstances, 3.3)"),
+    )
+    ADVICE_GIVEN = "advice_given", _("Advice given")
+    LEARNING_NEED = "learning_need", _("Learning or training need")
+    INFORMAL_ACTION = "informal_action", _("Informal action")
+    DISCIPLINARY = "disciplinary", _("Refer to the disciplinary procedure")
+
+
+class HRStage(models.TextChoices):
+    """The ACAS Code's stages, once a case is referred to the disciplinary procedure."""
+
+    REFERRED = "referred", _("Referred")
+    INVESTIGATION = "investigation", _("Investigation")
+    HEARING = "hearing", _("Hearing")
+    DECISION = "decision", _("Decision")
+    APPEAL = "appeal", _("Appeal")
+    CLOSED = "closed", _("Closed")
+
+
+class HRDecision(models.TextChoices):
+    NO_CASE = "no_case", _("No case to answer")
+    WRITTEN_WARNING = "written_warning", _("Written warning")
+    FINAL_WRITTEN_WARNING = "final_written_warning", _("Final written warning")
+    DISMISSAL = "dismissal", _("Dismissal")
+    OTHER = "other", _("Other")
 
 
 class Case(models.Model):
@@ -81,6 +132,21 @@ class Case(models.Model):
     personal_data_breach = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    review_started_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The disciplinary procedure, once referred (HR sees the case from then on).
+    referred_at = models.DateTimeField(null=True, blank=True)
+    hr_stage = models.CharField(_("HR stage"), max_length=16, choices=HRStage, blank=True)
+    hearing_at = models.DateTimeField(_("hearing"), null=True, blank=True)
+    hr_decision = models.CharField(_("decision"), max_length=32, choices=HRDecision, blank=True)
+    # Statutory decisions, recorded on the case for the breach log and the safeguarding register.
+    ico_notified = models.BooleanField(null=True, blank=True)
+    subjects_told = models.BooleanField(null=True, blank=True)
+    breach_decided_at = models.DateTimeField(null=True, blank=True)
+    local_authority_reference = models.CharField(max_length=64, blank=True)
+    safeguarding_referred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -112,6 +178,8 @@ class Report(models.Model):
     emergency_services_called = models.CharField(
         _("emergency services called"), max_length=8, choices=YesNoUnsure, blank=True
     )
+    # The kind's own questions (see services.KIND_DETAILS): who, when, who asked, consent...
+    details = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -135,6 +203,20 @@ class TimelineKind(models.TextChoices):
     PAGE_DELIVERED = "page_delivered", _("Page delivered")
     PAGE_FAILED = "page_failed", _("Page failed")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    REVIEW_STARTED = "review_started", _("Review started")
+    REVIEWER_ASSIGNED = "reviewer_assigned", _("Reviewer assigned")
+    OUTCOME_RECORDED = "outcome_recorded", _("Outcome recorded")
+    CLOSED = "closed", _("Closed")
+    REFERRED = "referred", _("Referred to the disciplinary procedure")
+    HR_STAGE = "hr_stage", _("Disciplinary stage")
+    NOTE_ADDED = "note_added", _("Note added")
+    INFORMATION_ADDED = "information_added", _("Reporter added information")
+    ATTACHMENT_ADDED = "attachment_added", _("Attachment added")
+    BREACH_DECISION = "breach_decision", _("Breach decision recorded")
+    SAFEGUARDING_REFERRAL = "safeguarding_referral", _("Referred to the local authority")
+    CLOCK_WARNED = "clock_warned", _("Clock warning")
+    CLOCK_BREACHED = "clock_breached", _("Clock ran out")
+    BREAK_GLASS = "break_glass", _("Break-glass access")
 
 
 class AppendOnlyError(Exception):
@@ -177,6 +259,11 @@ class AccessAction(models.TextChoices):
     VIEW_AS_REPORTER = "view_reporter", _("Viewed own report")
     API_VIEW = "api_view", _("Read through the API")
     ACKNOWLEDGE = "acknowledge", _("Acknowledged")
+    CHANGE = "change", _("Changed")
+    DOWNLOAD = "download", _("Downloaded an attachment")
+    EXPORT = "export", _("Exported")
+    ACCESS_LOG = "access_log", _("Read the access log")
+    BREAK_GLASS = "break_glass", _("Broke the glass")
 
 
 class AccessLogEntry(models.Model):
@@ -195,3 +282,96 @@ class AccessLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.action} {self.case_id}"
+
+
+class CaseNote(models.Model):
+    """A reviewer's note, or information the reporter added later (`from_reporter`). The
+    reporter sees only their own additions; never a reviewer's note."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_reporter = models.BooleanField(default=False)
+    text = models.TextField(_("note"))
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on {self.case_id}"
+
+
+class Attachment(models.Model):
+    """A file kept under settings.ATTACHMENTS_DIR (outside the web root), served only through
+    incidents.access. `stored_name` is random; the original name is shown, never used as a path."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    stored_name = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ClockKind(models.TextChoices):
+    ACKNOWLEDGEMENT = "acknowledgement", _("Acknowledgement")
+    REVIEW = "review", _("Review to an outcome")
+    BREACH_DECISION = "breach_decision", _("DPO decision on the breach (72 hours)")
+    SAFEGUARDING_REFERRAL = "safeguarding_referral", _("Safeguarding referral (24 hours)")
+
+
+class CaseClock(models.Model):
+    """A deadline on a case. Services start and meet clocks; the beat task
+    `incidents.sweep_clocks` warns before `due_at` and escalates once it has passed."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="clocks")
+    kind = models.CharField(max_length=32, choices=ClockKind)
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField(db_index=True)
+    warn_at = models.DateTimeField()
+    met_at = models.DateTimeField(null=True, blank=True)
+    warned_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind"], name="case_clock_once_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.case_id}"
+
+
+class BreakGlass(models.Model):
+    """Emergency access by someone with no need-to-know basis, with their typed reason; it
+    lasts until `expires_at` and the DPO is told."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="break_glasses")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.case_id}"

@@ -1,11 +1,28 @@
 """Reads for incidents. Case lists go through the same need-to-know rules as access.py."""
 
-from django.db.models import Q, QuerySet
+import statistics
+from collections import Counter
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from oncall.selectors import owners_paged_to
 from staff.models import Role, User
 
-from .models import Case, TimelineEvent, TimelineKind
+from .models import (
+    AccessLogEntry,
+    BreakGlass,
+    Case,
+    CaseClock,
+    CaseNote,
+    CaseStatus,
+    ClockKind,
+    HRStage,
+    Outcome,
+    ReportKind,
+    TimelineEvent,
+    TimelineKind,
+)
 
 
 def cases_visible_to(user: User) -> QuerySet[Case]:
@@ -18,7 +35,105 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
         rule |= Q(safeguarding=True)
     if user.role == Role.DPO:
         rule |= Q(personal_data_breach=True)
-    return Case.objects.filter(rule).select_related("owner").order_by("-created_at")
+    if user.role == Role.HR:
+        rule |= Q(referred_at__isnull=False)
+    rule |= Q(id__in=CaseClock.objects.filter(escalated_to=user).values("case_id"))
+    rule |= Q(
+        id__in=BreakGlass.objects.filter(user=user, expires_at__gt=timezone.now()).values("case_id")
+    )
+    overdue = CaseClock.objects.filter(
+        case=OuterRef("pk"), met_at__isnull=True, due_at__lte=timezone.now()
+    )
+    return (
+        Case.objects.filter(rule)
+        .select_related("owner")
+        .annotate(overdue=Exists(overdue))
+        .order_by("-created_at")
+    )
+
+
+CASE_LISTS = ("all", "mine", "review", "referred", "overdue")
+
+
+def case_list_for(user: User, which: str) -> QuerySet[Case]:
+    """One of the per-role lists, always within what `user` may see: one query."""
+    cases = cases_visible_to(user)
+    if which == "mine":
+        cases = cases.filter(owner=user)
+    elif which == "review":
+        cases = cases.filter(
+            Q(reviewer=user) | Q(owner=user),
+            status__in=[CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED, CaseStatus.UNDER_REVIEW],
+        )
+    elif which == "referred":
+        cases = cases.filter(referred_at__isnull=False).exclude(hr_stage=HRStage.CLOSED)
+    elif which == "overdue":
+        cases = cases.filter(
+            id__in=CaseClock.objects.filter(met_at__isnull=True, due_at__lte=timezone.now()).values(
+                "case_id"
+            )
+        )
+    return cases
+
+
+def open_clocks_for(case: Case) -> list[CaseClock]:
+    return list(case.clocks.filter(met_at__isnull=True).order_by("due_at"))
+
+
+def notes_for(case: Case, *, full: bool, user: User) -> list[CaseNote]:
+    """Reviewers see every note; the reporter only what they added themselves."""
+    notes = case.notes.select_related("author")
+    if not full:
+        notes = notes.filter(from_reporter=True, author=user)
+    return list(notes)
+
+
+def access_log_for(case: Case) -> list[AccessLogEntry]:
+    return list(case.access_log.select_related("user"))
+
+
+def breach_log() -> QuerySet[Case]:
+    """Every personal-data breach, for the DPO's register."""
+    return Case.objects.filter(personal_data_breach=True).order_by("-created_at")
+
+
+def outcomes_summary() -> dict:
+    """Counts and times across the organisation, with no case content: three queries."""
+    rows = list(
+        Case.objects.values_list(
+            "kind", "outcome", "reporter__team__name", "created_at", "outcome_at"
+        )
+    )
+    by_kind = Counter(kind for kind, *_ in rows)
+    by_outcome = Counter(outcome for _k, outcome, *_ in rows if outcome)
+    by_team = Counter(team or "—" for _k, _o, team, *_ in rows)
+    hours = [(done - start).total_seconds() / 3600 for *_x, start, done in rows if done]
+    overdue = Counter(
+        CaseClock.objects.filter(met_at__isnull=True, due_at__lte=timezone.now()).values_list(
+            "kind", flat=True
+        )
+    )
+    kinds = dict(ReportKind.choices)
+    outcomes = dict(Outcome.choices)
+    return {
+        "total": len(rows),
+        "by_kind": [(kinds[k], by_kind[k]) for k in kinds if by_kind[k]],
+        "by_outcome": [(outcomes[o], by_outcome[o]) for o in outcomes if by_outcome[o]],
+        "by_team": sorted(by_team.items()),
+        "median_hours_to_outcome": round(statistics.median(hours), 1) if hours else None,
+        "with_outcome": len(hours),
+        "overdue": [(ClockKind(k).label, n) for k, n in sorted(overdue.items())],
+        "overdue_total": sum(overdue.values()),
+    }
+
+
+def outcomes_export_rows() -> list[Case]:
+    """The cases behind the outcomes report, for the CSV (no narrative, no names): 2 queries."""
+    return list(
+        Case.objects.select_related("reporter__team")
+        .prefetch_related("clocks")
+        .order_by("created_at")
+    )
 
 
 def reports_by(user: User) -> QuerySet[Case]:
@@ -29,5 +144,13 @@ def timeline_for(case: Case, *, full: bool) -> list[TimelineEvent]:
     """The case's timeline. The reporter sees only that it was reported and acknowledged."""
     events = case.timeline.select_related("actor")
     if not full:
-        events = events.filter(kind__in=[TimelineKind.REPORTED, TimelineKind.ACKNOWLEDGED])
+        events = events.filter(
+            kind__in=[
+                TimelineKind.REPORTED,
+                TimelineKind.ACKNOWLEDGED,
+                TimelineKind.REVIEW_STARTED,
+                TimelineKind.OUTCOME_RECORDED,
+                TimelineKind.CLOSED,
+            ]
+        )
     return list(events)

@@ -1,30 +1,49 @@
 """Every write in incidents. Each runs in one transaction and adds to the case's timeline;
 work for other processes is enqueued only on commit (by oncall, for alerts)."""
 
+import hashlib
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
+from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
-from oncall.selectors import default_rota
+from oncall.selectors import default_rota, on_call_at
 from oncall.services import acknowledge_alert, raise_alert
-from staff.models import User
+from staff.models import Role, User
 
 from .models import (
     KIND_SHORT_NAMES,
     SAFEGUARDING_GROUNDS,
+    Attachment,
+    BreakGlass,
     Case,
+    CaseClock,
+    CaseNote,
     CaseStatus,
+    ClockKind,
+    Consent,
     Ground,
+    HowKnown,
+    HRDecision,
+    HRStage,
+    Intent,
+    Outcome,
     ReferenceSequence,
     Report,
     ReportKind,
     TimelineEvent,
     TimelineKind,
+    YesNoUnsure,
 )
 
 ALWAYS_URGENT = {ReportKind.URGENT_DISCLOSURE}
@@ -52,6 +71,7 @@ def submit_report(
     representative_consulted: str = "",
     emergency_services_called: str = "",
     client_token: uuid.UUID | None = None,
+    details: dict | None = None,
 ) -> Case:
     """Save a report and open its case; page on-call for an urgent one.
 
@@ -61,7 +81,9 @@ def submit_report(
     returns the case it already opened.
     """
     grounds = sorted(set(grounds or []))
+    details = {k: v for k, v in (details or {}).items() if v not in ("", None)}
     _validate(kind=kind, narrative=narrative, grounds=grounds)
+    _validate_details(kind=kind, details=details)
     urgent = urgent or kind in ALWAYS_URGENT
     if urgent and kind not in MAY_BE_URGENT:
         urgent = False
@@ -81,6 +103,7 @@ def submit_report(
             representative_consulted=representative_consulted,
             emergency_services_called=emergency_services_called,
             client_token=client_token,
+            details=details,
         )
     except IntegrityError:
         # The same submission arrived twice at once; the other one opened the case.
@@ -102,6 +125,7 @@ def _open_case(
     representative_consulted,
     emergency_services_called,
     client_token,
+    details=None,
 ) -> Case:
     with transaction.atomic():
         now = timezone.now()
@@ -122,10 +146,12 @@ def _open_case(
             who_was_told=who_was_told.strip(),
             representative_consulted=representative_consulted,
             emergency_services_called=emergency_services_called,
+            details=details or {},
         )
         add_event(
             case=case, kind=TimelineKind.REPORTED, actor=reporter, at=now, data={"urgent": urgent}
         )
+        _route_new_case(case=case, now=now)
         if urgent:
             rota = default_rota()
             alert = raise_alert(
@@ -158,6 +184,59 @@ def _validate(*, kind: str, narrative: str, grounds: list[str]) -> None:
         errors["grounds"] = _("Unknown grounds: %(grounds)s.") % {"grounds": ", ".join(unknown)}
     elif kind == ReportKind.URGENT_DISCLOSURE and not grounds:
         errors["grounds"] = _("Tick at least one reason the disclosure could not wait.")
+    if errors:
+        raise ReportInvalid(_("The report is not complete."), extra=errors)
+
+
+# Each kind's own questions beyond the narrative (guidance sections in DESIGN.md):
+# name -> (allowed values or None for free text up to 200 characters, required).
+KIND_DETAILS = {
+    ReportKind.CONCERN_COLLEAGUE: {"colleague": (None, True), "occurred": (None, False)},
+    ReportKind.WORRYING_INFORMATION: {"occurred": (None, False)},
+    ReportKind.DISCLOSURE_REQUEST: {
+        "requester": (None, True),
+        "purpose": (None, True),
+        "consent": (Consent.values, True),
+    },
+    ReportKind.URGENT_DISCLOSURE: {},
+    ReportKind.INAPPROPRIATE_BREACH: {
+        "how_known": (HowKnown.values, True),
+        "intent": (Intent.values, True),
+        "information": (None, True),
+        "personal_data": (YesNoUnsure.values, True),
+    },
+}
+# The shared fields each kind asks (others are dropped for that kind).
+KIND_FIELDS = {
+    ReportKind.CONCERN_COLLEAGUE: [],
+    ReportKind.WORRYING_INFORMATION: ["urgent", "service_user_ref"],
+    ReportKind.DISCLOSURE_REQUEST: ["urgent", "service_user_ref"],
+    ReportKind.URGENT_DISCLOSURE: [
+        "grounds",
+        "service_user_ref",
+        "who_was_told",
+        "representative_consulted",
+        "emergency_services_called",
+    ],
+    ReportKind.INAPPROPRIATE_BREACH: ["urgent", "service_user_ref", "who_was_told"],
+}
+
+
+def _validate_details(*, kind: str, details: dict) -> None:
+    spec = KIND_DETAILS.get(kind, {})
+    errors = {}
+    for name, value in details.items():
+        if name not in spec:
+            errors[name] = _("This question is not asked for this kind of report.")
+            continue
+        allowed, _required = spec[name]
+        if allowed is not None and value not in allowed:
+            errors[name] = _("Choose one of the answers offered.")
+        elif allowed is None and (not isinstance(value, str) or len(value) > 200):
+            errors[name] = _("Answer in at most 200 characters.")
+    for name, (_allowed, required) in spec.items():
+        if required and name not in details and name not in errors:
+            errors[name] = _("Answer this question.")
     if errors:
         raise ReportInvalid(_("The report is not complete."), extra=errors)
 
@@ -219,6 +298,7 @@ def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
         if case.status == CaseStatus.REPORTED:
             case.status = CaseStatus.ACKNOWLEDGED
             case.acknowledged_at = at
+            meet_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=at)
         if case.owner_id is None:
             case.owner = actor
         case.save()
@@ -230,3 +310,575 @@ def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
             data={"via": via},
             dedupe_key=f"ack:{case_id}:{user_id}:{at.isoformat()}",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Review, outcome and the disciplinary procedure. Each transition locks the case, checks the
+# actor's basis (incidents.access) and the current state, writes the state and a timeline event
+# in one transaction, and raises IllegalTransition / NotAllowed (plain 4xx) otherwise.
+
+
+class IllegalTransition(ConcernlineError):
+    status_code = 409
+    code = "illegal_transition"
+
+
+class NotAllowed(ConcernlineError):
+    status_code = 403
+    code = "not_allowed"
+
+
+def _hours(name: str, default: float) -> timedelta:
+    return timedelta(hours=float(getattr(settings, name, default)))
+
+
+def clock_duration(kind: str) -> timedelta:
+    """Each clock's length, read from settings at use."""
+    return {
+        ClockKind.ACKNOWLEDGEMENT: _hours("CASE_ACKNOWLEDGE_TARGET_HOURS", 24),
+        ClockKind.REVIEW: timedelta(days=float(getattr(settings, "CASE_REVIEW_TARGET_DAYS", 14))),
+        ClockKind.BREACH_DECISION: _hours("BREACH_DECISION_HOURS", 72),
+        ClockKind.SAFEGUARDING_REFERRAL: _hours("SAFEGUARDING_REFERRAL_HOURS", 24),
+    }[kind]
+
+
+def start_clock(*, case: Case, kind: str, at) -> CaseClock:
+    duration = clock_duration(kind)
+    warn_share = float(getattr(settings, "CLOCK_WARN_PERCENT", 75)) / 100
+    clock, _created = CaseClock.objects.get_or_create(
+        case=case,
+        kind=kind,
+        defaults={"started_at": at, "due_at": at + duration, "warn_at": at + duration * warn_share},
+    )
+    return clock
+
+
+def meet_clock(*, case: Case, kind: str, at=None) -> None:
+    CaseClock.objects.filter(case=case, kind=kind, met_at__isnull=True).update(
+        met_at=at or timezone.now()
+    )
+
+
+def _route_new_case(*, case: Case, now) -> None:
+    """Start the case's clocks. A case that pages nobody goes to the reporter's line manager,
+    or with none, to the manager on call now; if nobody is, the acknowledgement clock escalates."""
+    start_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
+    start_clock(case=case, kind=ClockKind.REVIEW, at=now)
+    if case.personal_data_breach:
+        start_clock(case=case, kind=ClockKind.BREACH_DECISION, at=now)
+    if case.safeguarding:
+        start_clock(case=case, kind=ClockKind.SAFEGUARDING_REFERRAL, at=now)
+    if case.urgent:
+        return  # whoever acknowledges the page takes it
+    manager = case.reporter.line_manager
+    if manager is None or not manager.is_active:
+        rota = default_rota()
+        on_call = on_call_at(rota, now) if rota else []
+        manager = on_call[0] if on_call else None
+    if manager is not None:
+        case.owner = manager
+        case.save(update_fields=["owner"])
+
+
+def _locked(case: Case) -> Case:
+    return (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("reporter", "owner", "reviewer")
+        .get(pk=case.pk)
+    )
+
+
+def _require(actor: User, case: Case, allowed) -> None:
+    from .access import bases_for
+
+    if not any(basis in allowed for basis in bases_for(actor, case)):
+        raise NotAllowed(_("You may not do that on this case."))
+
+
+def _require_status(case: Case, *statuses: str) -> None:
+    if case.status not in statuses:
+        raise IllegalTransition(
+            _("Not possible while the case is %(status)s.")
+            % {"status": case.get_status_display().lower()}
+        )
+
+
+def start_review(*, case: Case, actor: User) -> Case:
+    """reported/acknowledged → under_review. Taking a case that nobody owns makes it yours."""
+    from .access import REVIEW
+
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, REVIEW)
+        _require_status(case, CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED)
+        now = timezone.now()
+        if case.acknowledged_at is None:
+            case.acknowledged_at = now
+        case.owner = case.owner or actor
+        case.status = CaseStatus.UNDER_REVIEW
+        case.review_started_at = now
+        case.save()
+        meet_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
+        add_event(case=case, kind=TimelineKind.REVIEW_STARTED, actor=actor, at=now)
+    return case
+
+
+def assign_reviewer(*, case: Case, actor: User, reviewer: User) -> Case:
+    """The owner names who reviews the case (a manager); allowed until the outcome."""
+    from .access import Basis
+
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, {Basis.OWNER})
+        _require_status(case, CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED, CaseStatus.UNDER_REVIEW)
+        if reviewer.role != Role.MANAGER or not reviewer.is_active:
+            raise ConcernlineError(
+                _("A reviewer must be an active manager."), extra={"reviewer": _("Not a manager.")}
+            )
+        case.reviewer = reviewer
+        case.save(update_fields=["reviewer"])
+        add_event(
+            case=case,
+            kind=TimelineKind.REVIEWER_ASSIGNED,
+            actor=actor,
+            data={"reviewer": reviewer.full_name},
+        )
+    return case
+
+
+def record_outcome(*, case: Case, actor: User, outcome: str) -> Case:
+    """under_review → outcome_recorded. "Refer to disciplinary" opens the HR stages."""
+    from .access import REVIEW
+
+    if outcome not in Outcome.values:
+        raise ConcernlineError(
+            _("Choose an outcome."), extra={"outcome": _("Choose one of the outcomes.")}
+        )
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, REVIEW)
+        _require_status(case, CaseStatus.UNDER_REVIEW)
+        now = timezone.now()
+        case.status = CaseStatus.OUTCOME_RECORDED
+        case.outcome = outcome
+        case.outcome_at = now
+        if outcome == Outcome.DISCIPLINARY:
+            case.referred_at = now
+            case.hr_stage = HRStage.REFERRED
+        case.save()
+        meet_clock(case=case, kind=ClockKind.REVIEW, at=now)
+        add_event(
+            case=case,
+            kind=TimelineKind.OUTCOME_RECORDED,
+            actor=actor,
+            at=now,
+            data={"outcome": outcome},
+        )
+        if outcome == Outcome.DISCIPLINARY:
+            add_event(case=case, kind=TimelineKind.REFERRED, actor=actor, at=now)
+    return case
+
+
+def close_case(*, case: Case, actor: User) -> Case:
+    """outcome_recorded → closed. A referred case closes when HR closes the procedure."""
+    from .access import REVIEW
+
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, REVIEW)
+        _require_status(case, CaseStatus.OUTCOME_RECORDED)
+        if case.referred_at is not None:
+            raise IllegalTransition(_("HR closes a case referred to the disciplinary procedure."))
+        _close(case=case, actor=actor)
+    return case
+
+
+def _close(*, case: Case, actor: User) -> None:
+    now = timezone.now()
+    case.status = CaseStatus.CLOSED
+    case.closed_at = now
+    case.save()
+    add_event(case=case, kind=TimelineKind.CLOSED, actor=actor, at=now)
+
+
+# The ACAS Code's order: stage → the stages it may move to.
+HR_NEXT = {
+    HRStage.REFERRED: {HRStage.INVESTIGATION},
+    HRStage.INVESTIGATION: {HRStage.HEARING, HRStage.DECISION},
+    HRStage.HEARING: {HRStage.DECISION},
+    HRStage.DECISION: {HRStage.APPEAL, HRStage.CLOSED},
+    HRStage.APPEAL: {HRStage.CLOSED},
+}
+
+
+def advance_referral(
+    *,
+    case: Case,
+    actor: User,
+    stage: str,
+    hearing_at=None,
+    decision: str = "",
+) -> Case:
+    """Move a referred case to its next HR stage. A hearing needs its date (the invitation
+    states the right to be accompanied); a decision needs its kind; only "no case to answer"
+    may be decided without a hearing. Closing the procedure closes the case."""
+    from .access import HR_STAGES
+
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, HR_STAGES)
+        current = case.hr_stage
+        if not current or stage not in HR_NEXT.get(current, set()):
+            raise IllegalTransition(
+                _("A case at stage “%(now)s” cannot move to “%(next)s”.")
+                % {
+                    "now": HRStage(current).label if current else _("not referred"),
+                    "next": HRStage(stage).label if stage in HRStage.values else stage,
+                }
+            )
+        data = {"from": current, "to": stage}
+        if stage == HRStage.HEARING:
+            if hearing_at is None:
+                raise ConcernlineError(
+                    _("Give the hearing's date."), extra={"hearing_at": _("Give a date.")}
+                )
+            case.hearing_at = hearing_at
+            data.update(hearing_at=hearing_at.isoformat(), right_to_be_accompanied=True)
+        if stage == HRStage.DECISION:
+            if decision not in HRDecision.values:
+                raise ConcernlineError(
+                    _("Choose the decision."), extra={"decision": _("Choose one.")}
+                )
+            if current == HRStage.INVESTIGATION and decision != HRDecision.NO_CASE:
+                raise IllegalTransition(
+                    _("Only “no case to answer” may be decided without a hearing.")
+                )
+            case.hr_decision = decision
+            data["decision"] = decision
+        case.hr_stage = stage
+        case.save()
+        add_event(case=case, kind=TimelineKind.HR_STAGE, actor=actor, data=data)
+        if stage == HRStage.CLOSED:
+            _close(case=case, actor=actor)
+    return case
+
+
+def add_note(*, case: Case, actor: User, text: str) -> CaseNote:
+    """A reviewer's note. The timeline records that a note was added, never what it says."""
+    from .access import FULL_VIEW
+
+    text = text.strip()
+    if not text:
+        raise ConcernlineError(_("Write the note."), extra={"text": _("Write the note.")})
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, FULL_VIEW)
+        note = CaseNote.objects.create(case=case, author=actor, text=text)
+        add_event(case=case, kind=TimelineKind.NOTE_ADDED, actor=actor, data={"note_id": note.id})
+    return note
+
+
+def add_report_information(*, case: Case, actor: User, text: str) -> CaseNote:
+    """The reporter adds to their own report later."""
+    text = text.strip()
+    if not text:
+        raise ConcernlineError(_("Say what you want to add."), extra={"text": _("Write it.")})
+    with transaction.atomic():
+        case = _locked(case)
+        if case.reporter_id != actor.id:
+            raise NotAllowed(_("You may not do that on this case."))
+        if case.status == CaseStatus.CLOSED:
+            raise IllegalTransition(_("The case is closed."))
+        note = CaseNote.objects.create(case=case, author=actor, text=text, from_reporter=True)
+        add_event(case=case, kind=TimelineKind.INFORMATION_ADDED, actor=actor)
+    return note
+
+
+# Types recognised by their first bytes, never by the file's name.
+MAGIC = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+]
+
+
+def sniff_type(head: bytes) -> str | None:
+    for magic, content_type in MAGIC:
+        if head.startswith(magic):
+            return content_type
+    # Plain text: UTF-8 with no control bytes but tab, newline, form feed and carriage return.
+    if any(byte < 32 and byte not in (9, 10, 12, 13) or byte == 127 for byte in head):
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still text.
+        if exc.start < len(head) - 3:
+            return None
+    return "text/plain"
+
+
+def attachments_dir() -> Path:
+    return Path(settings.ATTACHMENTS_DIR)
+
+
+def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
+    """Keep an uploaded file (PDF, PNG, JPEG or plain text, by content; at most
+    ATTACHMENT_MAX_BYTES) outside the web root under a random name."""
+    from .access import FULL_VIEW
+
+    limit = int(settings.ATTACHMENT_MAX_BYTES)
+    if upload.size > limit:
+        raise ConcernlineError(
+            _("The file is too large."),
+            extra={"file": _("Files may be at most %(mb)s MB.") % {"mb": round(limit / 1e6, 1)}},
+        )
+    head = upload.read(2048)
+    upload.seek(0)
+    content_type = sniff_type(head)
+    if content_type is None:
+        raise ConcernlineError(
+            _("That kind of file is not accepted."),
+            extra={"file": _("Attach a PDF, PNG, JPEG or plain-text file.")},
+        )
+    _require(actor, case, FULL_VIEW)  # again under the lock below; no file for the refused
+    folder = attachments_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored_name = uuid.uuid4().hex
+    digest = hashlib.sha256()
+    path = folder / stored_name
+    with open(path, "xb") as out:
+        for chunk in upload.chunks():
+            digest.update(chunk)
+            out.write(chunk)
+    try:
+        with transaction.atomic():
+            case = _locked(case)
+            _require(actor, case, FULL_VIEW)
+            attachment = Attachment.objects.create(
+                case=case,
+                uploaded_by=actor,
+                original_name=Path(upload.name or "file").name[:200],
+                content_type=content_type,
+                size=upload.size,
+                sha256=digest.hexdigest(),
+                stored_name=stored_name,
+            )
+            add_event(
+                case=case,
+                kind=TimelineKind.ATTACHMENT_ADDED,
+                actor=actor,
+                data={"attachment_id": attachment.id},
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return attachment
+
+
+def record_breach_decision(
+    *,
+    case: Case,
+    actor: User,
+    ico_notified: bool,
+    subjects_told: bool,
+    reason: str = "",
+) -> Case:
+    """The DPO's decision on a personal-data breach: notify the ICO or record why not; tell
+    the people affected or record why not. Stops the 72-hour clock."""
+    from .access import Basis
+
+    if (not ico_notified or not subjects_told) and not reason.strip():
+        raise ConcernlineError(
+            _("Record why not."),
+            extra={"reason": _("Say why the ICO or the people were not told.")},
+        )
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, {Basis.DPO})
+        if case.breach_decided_at is not None:
+            raise IllegalTransition(_("The decision on this breach is already recorded."))
+        now = timezone.now()
+        case.ico_notified = ico_notified
+        case.subjects_told = subjects_told
+        case.breach_decided_at = now
+        case.save()
+        meet_clock(case=case, kind=ClockKind.BREACH_DECISION, at=now)
+        CaseNote.objects.create(case=case, author=actor, text=reason.strip() or "—")
+        add_event(
+            case=case,
+            kind=TimelineKind.BREACH_DECISION,
+            actor=actor,
+            at=now,
+            data={"ico_notified": ico_notified, "subjects_told": subjects_told},
+        )
+    return case
+
+
+def record_safeguarding_referral(*, case: Case, actor: User, reference: str) -> Case:
+    """The referral to the local authority, with its reference. Stops the 24-hour clock."""
+    from .access import Basis
+
+    reference = reference.strip()
+    if not reference:
+        raise ConcernlineError(
+            _("Give the local authority's reference."), extra={"reference": _("Required.")}
+        )
+    with transaction.atomic():
+        case = _locked(case)
+        _require(actor, case, {Basis.SAFEGUARDING, Basis.OWNER})
+        if not case.safeguarding:
+            raise IllegalTransition(_("This case has no safeguarding grounds."))
+        if case.safeguarding_referred_at is not None:
+            raise IllegalTransition(_("The referral is already recorded."))
+        now = timezone.now()
+        case.local_authority_reference = reference[:64]
+        case.safeguarding_referred_at = now
+        case.save()
+        meet_clock(case=case, kind=ClockKind.SAFEGUARDING_REFERRAL, at=now)
+        add_event(
+            case=case,
+            kind=TimelineKind.SAFEGUARDING_REFERRAL,
+            actor=actor,
+            at=now,
+            data={"reference": case.local_authority_reference},
+        )
+    return case
+
+
+def break_glass(*, case: Case, actor: User, reason: str, request=None) -> BreakGlass:
+    """Open a case one has no basis for, for BREAK_GLASS_MINUTES, with a typed reason. Logged
+    on the timeline and the access log; every DPO is emailed (reference and who, no content)."""
+    from .access import may_break_glass
+
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ConcernlineError(
+            _("Say why you need to open this case."),
+            extra={"reason": _("Give the reason in a sentence.")},
+        )
+    if not may_break_glass(actor):
+        raise NotAllowed(_("You may not do that on this case."))
+    minutes = int(getattr(settings, "BREAK_GLASS_MINUTES", 60))
+    with transaction.atomic():
+        now = timezone.now()
+        glass = BreakGlass.objects.create(
+            case=case, user=actor, reason=reason, expires_at=now + timedelta(minutes=minutes)
+        )
+        add_event(case=case, kind=TimelineKind.BREAK_GLASS, actor=actor, at=now)
+        from .access import log_access
+
+        log_access(
+            user=actor, case=case, action="break_glass", basis="break_glass", request=request
+        )
+        dpo_emails = list(
+            User.objects.filter(role=Role.DPO, is_active=True).values_list("email", flat=True)
+        )
+        subject = f"Concernline: break-glass access to case {case.reference}"
+        body = (
+            f"{actor.full_name} ({actor.email}) used break-glass access to case "
+            f"{case.reference} at {now:%Y-%m-%d %H:%M} UTC. The reason is recorded in "
+            "Concernline, in the case's access log."
+        )
+        if dpo_emails:
+            transaction.on_commit(
+                lambda: send_mail(subject, body, None, dpo_emails, fail_silently=False)
+            )
+    return glass
+
+
+# ---------------------------------------------------------------------------------------------
+# Clocks: the beat task calls sweep_clocks().
+
+
+def _clock_people(clock: CaseClock) -> list[User]:
+    case = clock.case
+    people = [p for p in (case.owner, case.reviewer) if p is not None]
+    if clock.kind == ClockKind.BREACH_DECISION:
+        people += list(User.objects.filter(role=Role.DPO, is_active=True))
+    if clock.kind == ClockKind.SAFEGUARDING_REFERRAL:
+        people += list(User.objects.filter(role=Role.SAFEGUARDING_LEAD, is_active=True))
+    seen, unique = set(), []
+    for person in people:
+        if person.id not in seen and person.is_active:
+            seen.add(person.id)
+            unique.append(person)
+    return unique
+
+
+def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
+    """Whoever is above the people on the clock: the first one's line manager, otherwise the
+    on-call manager now."""
+    for person in people:
+        manager = person.line_manager
+        if manager is not None and manager.is_active and manager.id not in {p.id for p in people}:
+            return manager
+    rota = default_rota()
+    for person in on_call_at(rota, now) if rota else []:
+        if person.id not in {p.id for p in people}:
+            return person
+    return None
+
+
+def _tell(people: list[User], *, clock: CaseClock, text: str) -> None:
+    """SMS and email with the reference, which clock and when: nothing from the case."""
+    body = (
+        f"Concernline: case {clock.case.reference}, {clock.get_kind_display()}: {text} "
+        f"(due {timezone.localtime(clock.due_at):%d %b %H:%M}). Open Concernline to act."
+    )
+    for person in people:
+        queue_sms(recipient=person, body=body, topic=f"clock:{clock.id}")
+    emails = [p.email for p in people if p.email]
+    if emails:
+        subject = f"Concernline: case {clock.case.reference} {text}"
+        transaction.on_commit(lambda: send_mail(subject, body, None, emails, fail_silently=True))
+
+
+def sweep_clocks(*, now=None) -> dict:
+    """Warn before a clock runs out, escalate when it has. Each clock is handled under its row
+    lock and marked, so a second sweep (or two beats at once) does nothing again."""
+    now = now or timezone.now()
+    done = {"warned": 0, "breached": 0}
+    due = CaseClock.objects.filter(met_at__isnull=True).filter(
+        Q(warned_at__isnull=True, warn_at__lte=now) | Q(breached_at__isnull=True, due_at__lte=now)
+    )
+    for clock_id in list(due.values_list("id", flat=True)):
+        with transaction.atomic():
+            clock = (
+                CaseClock.objects.select_for_update(of=("self",))
+                .select_related("case__owner__line_manager", "case__reviewer")
+                .get(pk=clock_id)
+            )
+            if clock.met_at is not None:
+                continue
+            people = _clock_people(clock)
+            if clock.due_at <= now and clock.breached_at is None:
+                clock.breached_at = now
+                manager = _next_manager(clock, people, now)
+                clock.escalated_to = manager
+                clock.save(update_fields=["breached_at", "escalated_to"])
+                _tell(people + ([manager] if manager else []), clock=clock, text="clock ran out")
+                add_event(
+                    case=clock.case,
+                    kind=TimelineKind.CLOCK_BREACHED,
+                    actor=None,
+                    at=now,
+                    data={
+                        "clock": clock.kind,
+                        "escalated_to": manager.full_name if manager else "",
+                    },
+                )
+                done["breached"] += 1
+            elif clock.warn_at <= now and clock.warned_at is None and clock.due_at > now:
+                clock.warned_at = now
+                clock.save(update_fields=["warned_at"])
+                _tell(people, clock=clock, text="clock runs out soon")
+                add_event(
+                    case=clock.case,
+                    kind=TimelineKind.CLOCK_WARNED,
+                    actor=None,
+                    at=now,
+                    data={"clock": clock.kind},
+                )
+                done["warned"] += 1
+    return done

@@ -1,18 +1,33 @@
+import csv
 import uuid
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.errors import ConcernlineError
 
-from . import selectors, services
-from .access import FULL_VIEW, Basis, CaseNotFound, bases_for, get_case_for
-from .forms import ReportForm
-from .models import AccessAction, CaseStatus
+from . import access, selectors, services
+from .access import FULL_VIEW, HR_STAGES, REVIEW, Basis, CaseNotFound, bases_for, get_case_for
+from .forms import (
+    AddInformationForm,
+    AttachmentForm,
+    BreachDecisionForm,
+    BreakGlassForm,
+    HRStageForm,
+    KindForm,
+    NoteForm,
+    OutcomeForm,
+    ReportForm,
+    ReviewerForm,
+    SafeguardingReferralForm,
+)
+from .models import AccessAction, CaseStatus, ReportKind
 
 
 @login_required
@@ -22,22 +37,25 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
+    """Step one (GET, no kind): what are you reporting? Step two: only that kind's questions.
+    Both are plain forms, so the page works with JavaScript off."""
     if request.method == "POST":
-        form = ReportForm(request.POST)
+        form = ReportForm(request.POST, kind=request.POST.get("kind"))
         if form.is_valid():
             data = form.cleaned_data
             try:
                 case = services.submit_report(
                     reporter=request.user,
                     kind=data["kind"],
-                    urgent=data["urgent"],
-                    grounds=data["grounds"],
+                    urgent=data.get("urgent", False),
+                    grounds=data.get("grounds", []),
                     narrative=data["narrative"],
-                    service_user_ref=data["service_user_ref"],
-                    who_was_told=data["who_was_told"],
-                    representative_consulted=data["representative_consulted"],
-                    emergency_services_called=data["emergency_services_called"],
+                    service_user_ref=data.get("service_user_ref", ""),
+                    who_was_told=data.get("who_was_told", ""),
+                    representative_consulted=data.get("representative_consulted", ""),
+                    emergency_services_called=data.get("emergency_services_called", ""),
                     client_token=data["client_token"],
+                    details=form.details(),
                 )
             except ConcernlineError as exc:
                 for field, message in exc.extra.items():
@@ -47,8 +65,22 @@ def report(request: HttpRequest) -> HttpResponse:
             else:
                 return redirect("incidents:my-report", reference=case.reference)
     else:
-        form = ReportForm(initial={"client_token": uuid.uuid4()})
-    return render(request, "incidents/report.html", {"form": form})
+        kind = request.GET.get("kind")
+        if kind not in ReportKind.values:
+            kind_form = KindForm(request.GET if "kind" in request.GET else None)
+            if kind_form.is_bound:
+                kind_form.is_valid()
+            return render(request, "incidents/report_kind.html", {"form": kind_form})
+        form = ReportForm(initial={"client_token": uuid.uuid4()}, kind=kind)
+    return render(
+        request,
+        "incidents/report.html",
+        {
+            "form": form,
+            "kind": form.kind,
+            "kind_label": ReportKind(form.kind).label if form.kind else "",
+        },
+    )
 
 
 @login_required
@@ -64,14 +96,53 @@ def my_report(request: HttpRequest, reference: str) -> HttpResponse:
     return render(
         request,
         "incidents/my_report.html",
-        {"case": access.case, "timeline": selectors.timeline_for(access.case, full=False)},
+        {
+            "case": access.case,
+            "timeline": selectors.timeline_for(access.case, full=False),
+            "notes": selectors.notes_for(access.case, full=False, user=request.user),
+            "form": AddInformationForm(),
+        },
     )
 
 
 @login_required
+@require_POST
+def my_report_add(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _case_or_404(request, reference, AccessAction.CHANGE, {Basis.REPORTER})
+    form = AddInformationForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_report_information(
+                case=access.case, actor=request.user, text=form.cleaned_data["text"]
+            )
+        except ConcernlineError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Added to your report."))
+    else:
+        messages.error(request, _("Say what you want to add."))
+    return redirect("incidents:my-report", reference=reference)
+
+
+@login_required
 def case_list(request: HttpRequest) -> HttpResponse:
+    which = request.GET.get("list", "all")
+    if which not in selectors.CASE_LISTS:
+        which = "all"
     return render(
-        request, "incidents/case_list.html", {"cases": selectors.cases_visible_to(request.user)}
+        request,
+        "incidents/case_list.html",
+        {
+            "cases": selectors.case_list_for(request.user, which),
+            "which": which,
+            "lists": [
+                ("all", _("All mine to see")),
+                ("mine", _("Mine")),
+                ("review", _("To review")),
+                ("referred", _("Referred")),
+                ("overdue", _("Overdue")),
+            ],
+        },
     )
 
 
@@ -79,19 +150,347 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
     case = access.case
+    bases = set(bases_for(request.user, case))
+    can_review = bool(bases & REVIEW)
     return render(
         request,
         "incidents/case_detail.html",
         {
             "case": case,
             "report": case.report,
+            "details": _details_for_display(case),
             "timeline": selectors.timeline_for(case, full=True),
+            "notes": selectors.notes_for(case, full=True, user=request.user),
+            "attachments": list(case.attachments.all()),
+            "clocks": list(case.clocks.all()),
+            "now": timezone.now(),
             "basis": access.basis,
             # Only a person paged may take the case: nobody else is offered a button that fails.
-            "can_acknowledge": case.status == CaseStatus.REPORTED
-            and Basis.PAGED in bases_for(request.user, case),
+            "can_acknowledge": case.status == CaseStatus.REPORTED and Basis.PAGED in bases,
+            "can_start_review": can_review
+            and case.status in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED),
+            "can_assign": Basis.OWNER in bases
+            and case.status
+            in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED, CaseStatus.UNDER_REVIEW),
+            "can_record_outcome": can_review and case.status == CaseStatus.UNDER_REVIEW,
+            "can_close": can_review
+            and case.status == CaseStatus.OUTCOME_RECORDED
+            and case.referred_at is None,
+            "can_hr": bool(bases & HR_STAGES) and case.hr_stage not in ("", "closed"),
+            "can_breach_decision": Basis.DPO in bases
+            and case.personal_data_breach
+            and case.breach_decided_at is None,
+            "can_safeguarding_referral": bool(bases & {Basis.SAFEGUARDING, Basis.OWNER})
+            and case.safeguarding
+            and case.safeguarding_referred_at is None,
+            "can_read_access_log": Basis.DPO_AUDIT in bases,
+            "reviewer_form": ReviewerForm(),
+            "outcome_form": OutcomeForm(),
+            "hr_form": HRStageForm(),
+            "note_form": NoteForm(),
+            "attachment_form": AttachmentForm(),
+            "breach_form": BreachDecisionForm(),
+            "safeguarding_form": SafeguardingReferralForm(),
         },
     )
+
+
+def _details_for_display(case) -> list[tuple[str, str]]:
+    """The kind's own answers, labelled as the form asked them."""
+    form = ReportForm(kind=case.kind)
+    shown = []
+    for name, value in case.report.details.items():
+        field = form.fields.get(name)
+        if field is None:
+            continue
+        label = dict(getattr(field, "choices", [])).get(value, value)
+        shown.append((field.label, label))
+    return shown
+
+
+# Each action on the case page: (form, access rule, service call). The access check is the
+# same get_case_for() as every view; the service checks the actor's basis and state again.
+def _run(request, reference, form_class, call, *, files=False):
+    access = _case_or_404(request, reference, AccessAction.CHANGE, FULL_VIEW)
+    form = form_class(request.POST, request.FILES if files else None)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(
+                request,
+                f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}",
+            )
+        return redirect("incidents:case-detail", reference=reference)
+    try:
+        call(access.case, form.cleaned_data)
+    except ConcernlineError as exc:
+        detail = " ".join(str(v) for v in exc.extra.values())
+        messages.error(request, f"{exc.message} {detail}".strip())
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+class _Empty(forms.Form):
+    """An action that needs nothing but the button (and its CSRF token)."""
+
+
+@login_required
+@require_POST
+def case_start_review(request, reference):
+    return _run(
+        request,
+        reference,
+        _Empty,
+        lambda case, d: services.start_review(case=case, actor=request.user),
+    )
+
+
+@login_required
+@require_POST
+def case_assign(request, reference):
+    return _run(
+        request,
+        reference,
+        ReviewerForm,
+        lambda case, d: services.assign_reviewer(
+            case=case, actor=request.user, reviewer=d["reviewer"]
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_outcome(request, reference):
+    return _run(
+        request,
+        reference,
+        OutcomeForm,
+        lambda case, d: services.record_outcome(
+            case=case, actor=request.user, outcome=d["outcome"]
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_close(request, reference):
+    return _run(
+        request,
+        reference,
+        _Empty,
+        lambda case, d: services.close_case(case=case, actor=request.user),
+    )
+
+
+@login_required
+@require_POST
+def case_hr_stage(request, reference):
+    return _run(
+        request,
+        reference,
+        HRStageForm,
+        lambda case, d: services.advance_referral(
+            case=case,
+            actor=request.user,
+            stage=d["stage"],
+            hearing_at=d["hearing_at"],
+            decision=d["decision"],
+        ),
+    )
+
+
+@login_required
+@require_POST
+def case_note(request, reference):
+    return _run(
+        request,
+        reference,
+        NoteForm,
+        lambda case, d: services.add_note(case=case, actor=request.user, text=d["text"]),
+    )
+
+
+@login_required
+@require_POST
+def case_attach(request, reference):
+    return _run(
+        request,
+        reference,
+        AttachmentForm,
+        lambda case, d: services.add_attachment(case=case, actor=request.user, upload=d["file"]),
+        files=True,
+    )
+
+
+@login_required
+@require_POST
+def case_breach_decision(request, reference):
+    return _run(
+        request,
+        reference,
+        BreachDecisionForm,
+        lambda case, d: services.record_breach_decision(case=case, actor=request.user, **d),
+    )
+
+
+@login_required
+@require_POST
+def case_safeguarding_referral(request, reference):
+    return _run(
+        request,
+        reference,
+        SafeguardingReferralForm,
+        lambda case, d: services.record_safeguarding_referral(
+            case=case, actor=request.user, reference=d["reference"]
+        ),
+    )
+
+
+@login_required
+def attachment_download(request: HttpRequest, reference: str, attachment_id: int):
+    """Only through the access check, logged, and always as a download."""
+    access_ = _case_or_404(request, reference, AccessAction.DOWNLOAD, FULL_VIEW)
+    attachment = access_.case.attachments.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise Http404(_("No such case."))
+    path = services.attachments_dir() / attachment.stored_name
+    if not path.is_file():
+        raise Http404(_("No such case."))
+    response = FileResponse(
+        open(path, "rb"),  # noqa: SIM115 (FileResponse closes it)
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type=attachment.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def case_access_log(request: HttpRequest, reference: str) -> HttpResponse:
+    """The DPO reads who looked at any case (and this look is logged too)."""
+    access_ = _case_or_404(request, reference, AccessAction.ACCESS_LOG, {Basis.DPO_AUDIT})
+    return render(
+        request,
+        "incidents/access_log.html",
+        {
+            "case": access_.case,
+            "entries": selectors.access_log_for(access_.case),
+            "glasses": list(access_.case.break_glasses.select_related("user")),
+        },
+    )
+
+
+@login_required
+def case_break_glass(request: HttpRequest, reference: str) -> HttpResponse:
+    # The form is the same for any reference, so it tells nobody whether a case exists; only
+    # a submitted reason (which is logged and tells the DPO) looks the case up.
+    if not access.may_break_glass(request.user):
+        raise Http404(_("No such case."))
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            case = access.case_for_break_glass(user=request.user, reference=reference)
+        except CaseNotFound:
+            raise Http404(_("No such case.")) from None
+        try:
+            services.break_glass(
+                case=case, actor=request.user, reason=form.cleaned_data["reason"], request=request
+            )
+        except ConcernlineError as exc:
+            form.add_error("reason", exc.message)
+        else:
+            messages.warning(request, _("Break-glass access recorded. The DPO has been told."))
+            return redirect("incidents:case-detail", reference=reference)
+    return render(request, "incidents/break_glass.html", {"form": form, "reference": reference})
+
+
+@login_required
+def breach_log(request: HttpRequest) -> HttpResponse:
+    """The DPO's register of every personal-data breach and its decision (no content)."""
+    from staff.models import Role
+
+    if request.user.role != Role.DPO:
+        raise Http404(_("No such page."))
+    reference = request.GET.get("reference", "").strip().upper()
+    if reference:
+        # The DPO may read any case's access log: a way to it by reference.
+        return redirect("incidents:case-access-log", reference=reference)
+    cases = list(selectors.breach_log())
+    access.log_many(
+        user=request.user, cases=cases, action=AccessAction.VIEW, basis=Basis.DPO, request=request
+    )
+    return render(request, "incidents/breach_log.html", {"cases": cases})
+
+
+@login_required
+def outcomes(request: HttpRequest) -> HttpResponse:
+    if not access.may_see_outcomes(request.user):
+        raise Http404(_("No such page."))
+    summary = selectors.outcomes_summary()
+    return render(request, "incidents/outcomes.html", {"s": summary})
+
+
+EXPORT_COLUMNS = [
+    "reference",
+    "kind",
+    "urgent",
+    "status",
+    "outcome",
+    "team",
+    "reported_at",
+    "outcome_at",
+    "hours_to_outcome",
+    "hr_stage",
+    "hr_decision",
+    "overdue_clocks",
+]
+
+
+@login_required
+def outcomes_export(request: HttpRequest) -> HttpResponse:
+    """The outcomes as CSV: no narrative, no names; each case in it is access-logged."""
+    if not access.may_see_outcomes(request.user):
+        raise Http404(_("No such page."))
+    cases = selectors.outcomes_export_rows()
+    access.log_export(user=request.user, cases=cases, request=request)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="concernline-outcomes.csv"'
+    response["Cache-Control"] = "no-store"
+    writer = csv.writer(response)
+    writer.writerow(EXPORT_COLUMNS)
+    now = timezone.now()
+    for case in cases:
+        team = case.reporter.team.name if case.reporter.team else ""
+        hours = (
+            round((case.outcome_at - case.created_at).total_seconds() / 3600, 1)
+            if case.outcome_at
+            else ""
+        )
+        overdue = [c.kind for c in case.clocks.all() if c.met_at is None and c.due_at <= now]
+        writer.writerow(
+            [
+                case.reference,
+                case.kind,
+                "yes" if case.urgent else "no",
+                case.status,
+                case.outcome,
+                _safe_csv(team),
+                case.created_at.isoformat(),
+                case.outcome_at.isoformat() if case.outcome_at else "",
+                hours,
+                case.hr_stage,
+                case.hr_decision,
+                " ".join(overdue),
+            ]
+        )
+    return response
+
+
+def _safe_csv(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @login_required

@@ -36,6 +36,10 @@ def test_urgent_disclosure_from_a_phone(live_server, phone, people, rota, outbox
     phone.screenshot(path=str(screenshots / "report-page.png"), full_page=True)
 
     phone.get_by_label("Urgent disclosure").check()
+    phone.get_by_role("button", name="Continue").click()
+    # Step two: the emergency line still comes first, then only this kind's questions.
+    assert "phone 999 or 112" in phone.locator("main").inner_text().strip().splitlines()[0]
+    assert phone.get_by_label("Which colleague?").count() == 0
     phone.get_by_label("Abuse or harm (safeguarding)").check()
     phone.get_by_label("What happened?").fill("Told me she is being hurt at home.")
     phone.get_by_label("Service user reference (not their name)").fill("SU-1001")
@@ -52,6 +56,7 @@ def test_urgent_disclosure_from_a_phone(live_server, phone, people, rota, outbox
 def test_missing_grounds_are_explained_next_to_the_field(live_server, phone, people, rota):
     sign_in(phone, live_server.url, people["worker"].email)
     phone.get_by_label("Urgent disclosure").check()
+    phone.get_by_role("button", name="Continue").click()
     phone.get_by_label("What happened?").fill("Something happened.")
     phone.get_by_role("button", name="Send report").click()
 
@@ -67,6 +72,7 @@ def test_works_with_javascript_off(live_server, browser, people, rota):
     try:
         sign_in(page, live_server.url, people["worker"].email)
         page.get_by_label("Urgent disclosure").check()
+        page.get_by_role("button", name="Continue").click()
         page.get_by_label("A crime").check()
         page.get_by_label("What happened?").fill("Reported without any script.")
         page.get_by_role("button", name="Send report").click()

@@ -4,10 +4,12 @@ A refusal is a 404 that looks exactly like a reference that does not exist, and 
 every allowed look writes exactly one access-log row."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from incidents import services
 from incidents.access import Basis
 from incidents.models import AccessAction, AccessLogEntry, Case, ReportKind, TimelineKind
 from incidents.services import submit_report
@@ -30,10 +32,24 @@ ROLES = [
     "admin",
 ]
 
+BREACH_DETAILS = {
+    "how_known": "seen",
+    "intent": "accidental",
+    "information": "A care plan",
+    "personal_data": "yes",
+}
+
 CASES = {
     "safeguarding": {"kind": ReportKind.URGENT_DISCLOSURE, "grounds": ["abuse_or_harm"]},
     "crime": {"kind": ReportKind.URGENT_DISCLOSURE, "grounds": ["crime"]},
-    "breach": {"kind": ReportKind.INAPPROPRIATE_BREACH, "grounds": [], "urgent": True},
+    "breach": {
+        "kind": ReportKind.INAPPROPRIATE_BREACH,
+        "grounds": [],
+        "urgent": True,
+        "details": BREACH_DETAILS,
+    },
+    # Taken by the paged manager through review to a disciplinary referral: HR sees it now.
+    "referred": {"kind": ReportKind.URGENT_DISCLOSURE, "grounds": ["crime"]},
 }
 
 # Who may open each case in full, and on what basis. The reporter is not here: they see only
@@ -42,9 +58,14 @@ FULL_ACCESS = {
     "safeguarding": {"manager": Basis.PAGED, "safeguarding": Basis.SAFEGUARDING},
     "crime": {"manager": Basis.PAGED},
     "breach": {"manager": Basis.PAGED, "dpo": Basis.DPO},
+    "referred": {"manager": Basis.OWNER, "hr": Basis.HR},
 }
 # Their own view, status only: the reporter alone, whatever the case.
 REPORTER_ACCESS = {"worker": Basis.REPORTER}
+# Any case's access log: the DPO alone.
+AUDIT_ACCESS = {"dpo": Basis.DPO_AUDIT}
+SHAPELESS = (REPORTER_ACCESS, AUDIT_ACCESS)
+ATTACHMENT = b"%PDF-1.4 statement of events"
 
 
 @pytest.fixture
@@ -64,6 +85,16 @@ def open_case(people, rota, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             case = submit_report(**fields)
         assert Page.objects.filter(alert__owner_id=case.id, recipient=people["manager"]).exists()
+        if shape == "referred":
+            services.start_review(case=case, actor=people["manager"])
+            services.record_outcome(case=case, actor=people["manager"], outcome="disciplinary")
+        attachment = services.add_attachment(
+            case=case,
+            actor=people["manager"],
+            upload=SimpleUploadedFile("statement.pdf", ATTACHMENT),
+        )
+        case.refresh_from_db()
+        case.attachment = attachment
         return case
 
     return make
@@ -102,6 +133,40 @@ VIEWS = {
         200,
         REPORTER_ACCESS,
     ),
+    "api-case-detail": ("api:case-detail", "get", "api", AccessAction.API_VIEW, 200, FULL_ACCESS),
+    "attachment-download": (
+        "incidents:attachment-download",
+        "get",
+        "web",
+        AccessAction.DOWNLOAD,
+        200,
+        FULL_ACCESS,
+    ),
+    "case-access-log": (
+        "incidents:case-access-log",
+        "get",
+        "web",
+        AccessAction.ACCESS_LOG,
+        200,
+        AUDIT_ACCESS,
+    ),
+    "case-note": ("incidents:case-note", "post", "web", AccessAction.CHANGE, 302, FULL_ACCESS),
+    "my-report-add": (
+        "incidents:my-report-add",
+        "post",
+        "web",
+        AccessAction.CHANGE,
+        302,
+        REPORTER_ACCESS,
+    ),
+    "api-report-information": (
+        "api:report-information",
+        "post",
+        "api",
+        AccessAction.CHANGE,
+        201,
+        REPORTER_ACCESS,
+    ),
     # Last: acknowledging changes the case.
     "case-acknowledge": (
         "incidents:case-acknowledge",
@@ -116,13 +181,31 @@ VIEWS = {
 
 def expected_basis(view: str, shape: str, role: str) -> Basis | None:
     allowed = VIEWS[view][5]
-    table = allowed if allowed is REPORTER_ACCESS else allowed[shape]
+    table = allowed if any(allowed is t for t in SHAPELESS) else allowed[shape]
     return table.get(role)
 
 
-def fetch(client, method, url_name, reference):
-    url = reverse(url_name, args=[reference])
-    return getattr(client, method)(url, REMOTE_ADDR="203.0.113.7")
+# What each write sends (the access check comes before any of it is read).
+BODIES = {
+    "case-note": {"text": "Spoke to the reporter."},
+    "my-report-add": {"text": "One more thing."},
+    "api-report-information": {"text": "One more thing."},
+}
+
+
+def url_args(url_name, reference, case=None):
+    if url_name == "incidents:attachment-download":
+        return [reference, case.attachment.id if case is not None else 1]
+    return [reference]
+
+
+def fetch(client, method, url_name, reference, case=None):
+    url = reverse(url_name, args=url_args(url_name, reference, case))
+    view = next((v for v, spec in VIEWS.items() if spec[0] == url_name), None)
+    data = BODIES.get(view)
+    if data is None:
+        return getattr(client, method)(url, REMOTE_ADDR="203.0.113.7")
+    return getattr(client, method)(url, data, REMOTE_ADDR="203.0.113.7")
 
 
 def check_cell(clients, people, case, role, shape, view, capture):
@@ -132,7 +215,7 @@ def check_cell(clients, people, case, role, shape, view, capture):
     client = clients[client_kind]
     AccessLogEntry.objects.all().delete()
     with capture(execute=True):
-        response = fetch(client, method, url_name, case.reference)
+        response = fetch(client, method, url_name, case.reference, case)
     logged = list(AccessLogEntry.objects.all())
     problems = []
 
@@ -157,7 +240,7 @@ def check_cell(clients, people, case, role, shape, view, capture):
     if basis is None:
         expect(response.status_code == 404, f"status {response.status_code}, not 404")
         # Indistinguishable from a reference that was never issued.
-        missing = fetch(client, method, url_name, "C-2099-9999")
+        missing = fetch(client, method, url_name, "C-2099-9999", case)
         expect(missing.status_code == 404, "unknown reference is not 404")
         expect(response.content == missing.content, "refusal differs from an unknown reference")
         if client_kind == "api":
@@ -174,10 +257,14 @@ def check_cell(clients, people, case, role, shape, view, capture):
         expect(entry.user_id == people[role].id, "logged against another user")
         expect(entry.action == action, f"action {entry.action}")
         expect(entry.basis == basis, f"basis {entry.basis}, not {basis}")
-        expect(entry.path == reverse(url_name, args=[case.reference]), f"path {entry.path}")
+        expected_path = reverse(url_name, args=url_args(url_name, case.reference, case))
+        expect(entry.path == expected_path, f"path {entry.path}")
         expect(entry.ip_address == "203.0.113.7", f"ip {entry.ip_address}")
     if view == "case-detail":
         expect(NARRATIVE in response.content.decode(), "full view lacks the narrative")
+    if view == "attachment-download":
+        expect(b"".join(response.streaming_content) == ATTACHMENT, "another file")
+        expect(response["Content-Disposition"].startswith("attachment"), "not a download")
     if client_kind == "api":
         expect(response.json().get("reference") == case.reference, "API gave another case")
     return problems
@@ -197,7 +284,9 @@ def test_matrix(client, people, open_case, role, shape, django_capture_on_commit
     assert problems == []
 
     case.refresh_from_db()
-    if role == "manager":
+    if shape == "referred":
+        assert case.status == "outcome_recorded" and case.owner == people["manager"]
+    elif role == "manager":
         assert case.status == "acknowledged" and case.owner == people["manager"]
     else:
         # Nobody but a person paged may take the case, whatever else they may see.
@@ -218,9 +307,9 @@ def test_api_session_login_follows_the_same_rules(people, open_case):
 LIST_EXPECTED = {
     "worker": set(),
     "other_worker": set(),
-    "manager": {"safeguarding", "crime", "breach"},
+    "manager": {"safeguarding", "crime", "breach", "referred"},
     "manager2": set(),
-    "hr": set(),
+    "hr": {"referred"},
     "dpo": {"breach"},
     "safeguarding": {"safeguarding"},
     "admin": set(),

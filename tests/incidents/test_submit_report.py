@@ -89,6 +89,7 @@ class TestSubmitReport:
                 reporter=people["worker"],
                 kind=ReportKind.CONCERN_COLLEAGUE,
                 narrative="Left notes on a bus seat.",
+                details={"colleague": "A. Colleague"},
                 urgent=True,
             )
         assert not case.urgent

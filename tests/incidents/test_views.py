@@ -51,11 +51,15 @@ class TestReportPage:
         form = body.index(f'action="{REPORT_URL}"')
         assert emergency < form
         assert 'href="tel:999"' in body[:form]
+        # Step two, the kind's own questions: the emergency line still comes first.
+        step_two = f"{REPORT_URL}?kind=urgent_disclosure"
+        body = worker_client.get(step_two).content.decode()
+        assert body.index("phone 999 or 112") < body.index(f'action="{REPORT_URL}"')
         token = re.search(r'<input type="hidden" name="client_token" value="([^"]+)"', body)
         assert token is not None
         uuid.UUID(token.group(1))  # a real UUID
         # A new one for each page, so two reports are never taken for one.
-        again = worker_client.get(REPORT_URL).content.decode()
+        again = worker_client.get(step_two).content.decode()
         assert token.group(1) not in again
 
     def test_anonymous_is_sent_to_sign_in(self, client, db):
@@ -131,7 +135,12 @@ class TestReportPage:
         with django_capture_on_commit_callbacks(execute=True):
             response = worker_client.post(
                 REPORT_URL,
-                urgent_form(kind=ReportKind.CONCERN_COLLEAGUE, grounds=None, urgent="on"),
+                urgent_form(
+                    kind=ReportKind.CONCERN_COLLEAGUE,
+                    grounds=None,
+                    urgent="on",
+                    colleague="A. Colleague",
+                ),
             )
         assert response.status_code == 302
         case = Case.objects.get()

@@ -36,7 +36,7 @@ def sign_in(base_url: str, email: str) -> requests.Session:
 
 
 def report_urgent_disclosure(base_url: str, session: requests.Session) -> str:
-    page = session.get(f"{base_url}/report/", timeout=10)
+    page = session.get(f"{base_url}/report/?kind=urgent_disclosure", timeout=10)
     assert "phone 999 or 112" in page.text
     client_token = re.search(r'name="client_token" value="([^"]+)"', page.text).group(1)
     response = session.post(

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from incidents.models import Case
 
-REPORT = {"kind": "concern_colleague", "narrative": "Left notes on a bus."}
+REPORT = {"kind": "concern_colleague", "narrative": "Left notes on a bus.", "colleague": "B. Staff"}
 
 
 @pytest.fixture
