@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from incidents import api
+from notifications import views as notifications_views
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="token"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("twilio/", include("notifications.urls")),
+    path("me/paging/", notifications_views.paging_preferences, name="paging-preferences"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),
