@@ -52,7 +52,7 @@ def voice_text(message: PageMessage, *, language: str) -> str:
     """What a call says before the key choices: nothing beyond urgency, kind and reference.
     The reference is spelt out so a speech engine reads it character by character."""
     with translation.override(language):
-        spoken_ref = " ".join(message.reference.replace("-", " "))
+        spoken_ref = ", ".join(" ".join(part) for part in message.reference.split("-"))
         return _("This is Concernline. %(urgency)s page: %(title)s, case %(ref)s.") % {
             "urgency": _urgency(message),
             "title": message.title,

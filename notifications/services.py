@@ -539,7 +539,9 @@ def poll_stuck_attempts(*, now=None) -> int:
             continue
         asked += 1
         if channel == Channel.CALL:
-            record_call_status(call_sid=sid, call_status=found.status, answered_by=found.answered_by)
+            record_call_status(
+                call_sid=sid, call_status=found.status, answered_by=found.answered_by
+            )
         else:
             record_sms_status(provider_sid=sid, status=found.status, error_code=found.error_code)
         # Touch it, so an attempt the provider still holds is asked again only after a while.
