@@ -333,11 +333,16 @@ def _throttle_delay(attempt: NotificationAttempt, now) -> float:
     (PAGING_THROTTLE_SMS / PAGING_THROTTLE_CALL, "count/seconds", over a rolling window):
     carriers block bursts of calls as spam. The first step of an important page is never held
     back. Caller is inside a transaction: the phone's advisory lock serialises this check."""
-    if attempt.channel == Channel.SMS:
-        limit, window = _parse_rate(settings.PAGING_THROTTLE_SMS)
-    elif attempt.channel == Channel.CALL:
-        limit, window = _parse_rate(settings.PAGING_THROTTLE_CALL)
-    else:
+    setting = {Channel.SMS: "PAGING_THROTTLE_SMS", Channel.CALL: "PAGING_THROTTLE_CALL"}.get(
+        attempt.channel
+    )
+    if setting is None:
+        return 0
+    try:
+        limit, window = _parse_rate(getattr(settings, setting))
+    except ValueError:
+        # A page is worth more than a limit: a malformed setting (system check E003) sends.
+        logger.error("%s is not 'count/seconds'; not throttling", setting)
         return 0
     with connection.cursor() as cursor:
         cursor.execute(

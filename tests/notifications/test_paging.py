@@ -580,3 +580,17 @@ class TestTimings:
         assert timing["acknowledged_via"] == "sms"
         assert timing["channels"]["sms"]["to_delivery"] is not None
         assert timing["channels"]["call"]["to_delivery"] is None
+
+
+class TestThrottleSettings:
+    def test_a_malformed_limit_is_a_system_check_error_and_never_stops_a_page(
+        self, people, outbox, settings, django_capture_on_commit_callbacks
+    ):
+        from notifications.checks import check_paging_settings
+
+        settings.PAGING_THROTTLE_SMS = "lots"
+        assert [e.id for e in check_paging_settings(None)] == ["notifications.E003"]
+
+        page(people["manager"], django_capture_on_commit_callbacks, importance="normal")
+
+        assert len(outbox) == 1
