@@ -70,16 +70,21 @@ def _new_attempt(*, recipient, channel: str, to: str, body: str, topic: str, pag
         next_try_at=timezone.now(),
     )
     StatusChange.objects.create(attempt=attempt, status=AttemptStatus.PENDING)
-    if not attempt.to:
-        missing = (
-            "No email address on record"
-            if channel == Channel.EMAIL
-            else "No mobile number on record"
-        )
-        _move(attempt, AttemptStatus.FAILED, error_message=missing)
-        return attempt
-    _enqueue_send(attempt.id)
     return attempt
+
+
+def _send_or_fail(attempt: NotificationAttempt) -> None:
+    """Send a new attempt on commit; one with no address fails at once, so the gap is visible
+    and the page moves on."""
+    if attempt.to:
+        _enqueue_send(attempt.id)
+        return
+    missing = (
+        "No email address on record"
+        if attempt.channel == Channel.EMAIL
+        else "No mobile number on record"
+    )
+    _move(attempt, AttemptStatus.FAILED, error_message=missing)
 
 
 def queue_sms(*, recipient, body: str, topic: str) -> NotificationAttempt:
@@ -88,13 +93,15 @@ def queue_sms(*, recipient, body: str, topic: str) -> NotificationAttempt:
     A person with no mobile number gets a failed attempt, so the gap is visible and escalation
     can move on, instead of nothing at all.
     """
-    return _new_attempt(
+    attempt = _new_attempt(
         recipient=recipient,
         channel=Channel.SMS,
         to=str(recipient.phone or ""),
         body=body,
         topic=topic,
     )
+    _send_or_fail(attempt)
+    return attempt
 
 
 def channel_plan(*, recipient: User, importance: str) -> list[list[str]]:
@@ -180,6 +187,9 @@ def _start_step(page: PageRequest) -> list[NotificationAttempt]:
     else:
         page.next_step_at = None
     page.save(update_fields=["next_step_at"])
+    # Only once the whole step exists: a failure at once (no address) may move the page on.
+    for attempt in attempts:
+        _send_or_fail(attempt)
     return attempts
 
 

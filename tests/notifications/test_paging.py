@@ -594,3 +594,22 @@ class TestThrottleSettings:
         page(people["manager"], django_capture_on_commit_callbacks, importance="normal")
 
         assert len(outbox) == 1
+
+
+class TestNoAddress:
+    def test_a_person_without_a_phone_is_paged_by_email_at_once(
+        self, db, outbox, calls, django_capture_on_commit_callbacks
+    ):
+        person = make_person("nophone@example.org", Role.MANAGER)
+        request = page(person, django_capture_on_commit_callbacks)
+
+        statuses = [(a.step, a.channel, a.status) for a in attempts(request)]
+        assert statuses == [
+            (0, "sms", "failed"),
+            (0, "call", "failed"),
+            (1, "call", "failed"),
+            (2, "email", "sent"),
+        ]
+        assert len(mail.outbox) == 1 and outbox == [] and calls == []
+        request.refresh_from_db()
+        assert request.step == 2 and request.next_step_at is None
