@@ -50,6 +50,7 @@ BACKOFF_SECONDS = (2, 5, 15, 30, 60)
 SENDING_STUCK_AFTER = timedelta(seconds=60)
 # Statuses after which an attempt will never reach its person.
 FAILED_STATUSES = {AttemptStatus.FAILED, AttemptStatus.UNDELIVERED, AttemptStatus.UNKNOWN}
+EARLY_CALLBACK_KEPT = timedelta(days=1)
 MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other")
 
 
@@ -527,6 +528,8 @@ def sweep_notification_attempts(*, now=None) -> int:
     for page_id, step in overdue_pages:
         advance_page(page_id=page_id, step=step, now=now)
     poll_stuck_attempts(now=now)
+    # Callbacks whose SID never got stored (an attempt of unknown outcome) are kept a day.
+    EarlyCallback.objects.filter(received_at__lt=now - EARLY_CALLBACK_KEPT).delete()
     return len(due)
 
 

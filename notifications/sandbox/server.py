@@ -1,8 +1,9 @@
 """A local, in-memory, Twilio-compatible server: "the sandbox".
 
 It answers the slice of Twilio's REST API that Concernline uses (Messages and Calls), sends
-the app Twilio-style signed webhooks (inbound SMS and message status callbacks), offers a
-JSON control API for tests and benchmarks, and serves a phone-simulator page for humans.
+the app Twilio-style signed webhooks (inbound SMS, message and call status callbacks, and a
+call's TwiML fetches and key presses when it "answers" a call), offers a JSON control API for
+tests and benchmarks, and serves a phone-simulator page for humans.
 
 It stands in for Twilio's cloud so the real `twilio` SDK and the app's real webhook views are
 exercised end to end. Stdlib plus `twilio` (only to sign webhooks) and no Django, so it runs
