@@ -30,11 +30,17 @@ def raise_test_alert(rota) -> Alert:
 
 
 def wait_for_call(sandbox, phone: str) -> dict:
-    calls = wait_for(
-        lambda: [c for c in sandbox.sandbox.list_calls(to=phone) if c["status"] == "ringing"],
-        what=f"a ringing call to {phone}",
-    )
-    return calls[0]
+    """A ringing call whose SID the worker has stored (the sandbox may ring first)."""
+
+    def ringing():
+        return [
+            c
+            for c in sandbox.sandbox.list_calls(to=phone)
+            if c["status"] == "ringing"
+            and NotificationAttempt.objects.filter(provider_sid=c["sid"]).exists()
+        ]
+
+    return wait_for(ringing, what=f"a ringing call to {phone}")[0]
 
 
 def call_attempt(sid: str) -> NotificationAttempt:
