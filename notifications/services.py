@@ -355,10 +355,11 @@ def _throttle_delay(attempt: NotificationAttempt, now) -> float:
         # A page is worth more than a limit: a malformed setting (system check E003) sends.
         logger.error("%s is not 'count/seconds'; not throttling", setting)
         return 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{attempt.channel}:{attempt.to}"]
-        )
+    if connection.vendor == "postgresql":  # the embedded SQLite default runs one worker
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{attempt.channel}:{attempt.to}"]
+            )
     if attempt.page_id and attempt.step == 0 and attempt.page.importance == Importance.IMPORTANT:
         return 0
     since = now - timedelta(seconds=window)
