@@ -293,6 +293,7 @@ CELERY_TASK_ROUTES = {
     "oncall.sweep_alerts": {"queue": "paging"},
     "notifications.send_notification_attempt": {"queue": "paging"},
     "notifications.sweep_notification_attempts": {"queue": "paging"},
+    "notifications.advance_page": {"queue": "paging"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -326,6 +327,31 @@ TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")
 TWILIO_API_URL = os.environ.get("TWILIO_API_URL", "")
 TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Paging channels (notifications). Per-phone limits are "count/seconds" over a rolling window;
+# the first step of an important page is never held back.
+PAGING_THROTTLE_SMS = os.environ.get("PAGING_THROTTLE_SMS", "6/60")
+PAGING_THROTTLE_CALL = os.environ.get("PAGING_THROTTLE_CALL", "2/120")
+# An important page nobody acknowledged moves to its next step (call again) after this.
+PAGING_CALL_RETRY_SECONDS = env_int("PAGING_CALL_RETRY_SECONDS", 120)
+PAGING_CALL_RING_SECONDS = env_int("PAGING_CALL_RING_SECONDS", 30)
+# Twilio <Say> language and voice, per recipient language.
+PAGING_VOICE_LANGUAGE = {
+    "en": os.environ.get("PAGING_VOICE_LANGUAGE_EN", "en-GB"),
+    "cy": os.environ.get("PAGING_VOICE_LANGUAGE_CY", "cy-GB"),
+}
+PAGING_VOICE = {
+    "en": os.environ.get("PAGING_VOICE_EN", "Polly.Amy"),
+    "cy": os.environ.get("PAGING_VOICE_CY", "Polly.Gwyneth"),
+}
+PAGING_EMAIL_FROM = os.environ.get(
+    "PAGING_EMAIL_FROM", os.environ.get("DEFAULT_FROM_EMAIL", "concernline@localhost")
+)
+# Messages and calls with no final status this long are asked about at the provider.
+PAGING_POLL_AFTER_SECONDS = env_int("PAGING_POLL_AFTER_SECONDS", 120)
+# More inbound SMS than this from one number within the window get no answer (reply loops).
+PAGING_INBOUND_LIMIT = env_int("PAGING_INBOUND_LIMIT", 8)
+PAGING_INBOUND_WINDOW_SECONDS = env_int("PAGING_INBOUND_WINDOW_SECONDS", 600)
 
 # How long an unacknowledged alert waits before the on-call manager is paged again.
 ALERT_REPAGE_SECONDS = env_int("ALERT_REPAGE_SECONDS", 300)

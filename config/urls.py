@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from incidents import api
+from notifications import views as notifications_views
 from oncall import api as oncall_api
 from staff import views as staff_views
 
@@ -47,6 +48,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("twilio/", include("notifications.urls")),
+    path("me/paging/", notifications_views.paging_preferences, name="paging-preferences"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,13 +1,19 @@
 from django.contrib import admin
 
-from .models import InboundMessage, NotificationAttempt, StatusChange
+from .models import (
+    ContactPreferences,
+    InboundMessage,
+    NotificationAttempt,
+    PageRequest,
+    StatusChange,
+)
 
 
 class StatusChangeInline(admin.TabularInline):
     model = StatusChange
     extra = 0
     can_delete = False
-    readonly_fields = ["status", "error_code", "at"]
+    readonly_fields = ["status", "error_code", "detail", "at"]
 
 
 @admin.register(NotificationAttempt)
@@ -45,3 +51,34 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PageRequest)
+class PageRequestAdmin(admin.ModelAdmin):
+    """One page to one person: its channel plan, how far it got, and the paging times."""
+
+    list_display = [
+        "id",
+        "recipient",
+        "topic",
+        "importance",
+        "step",
+        "first_sent_at",
+        "first_delivered_at",
+        "acknowledged_at",
+        "acknowledged_via",
+        "exhausted_at",
+    ]
+    list_filter = ["importance", "acknowledged_via"]
+    readonly_fields = [f.name for f in PageRequest._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ContactPreferences)
+class ContactPreferencesAdmin(admin.ModelAdmin):
+    list_display = ["user", "important_rule", "normal_rule", "sms_opted_out", "updated_at"]

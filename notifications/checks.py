@@ -38,3 +38,21 @@ def check_twilio_settings(app_configs, **kwargs):
                 )
             )
     return problems
+
+
+@register()
+def check_paging_settings(app_configs, **kwargs):
+    """Per-phone limits must read "count/seconds" with both above zero."""
+    problems = []
+    for name in ("PAGING_THROTTLE_SMS", "PAGING_THROTTLE_CALL"):
+        value = str(getattr(settings, name))
+        count, _sep, seconds = value.partition("/")
+        if not (count.isdigit() and seconds.isdigit() and int(count) > 0 and int(seconds) > 0):
+            problems.append(
+                Error(
+                    f"{name}={value!r} is not a limit like '6/60' (count/seconds).",
+                    hint="Set it to how many sends per how many seconds, e.g. 6/60.",
+                    id="notifications.E003",
+                )
+            )
+    return problems

@@ -8,6 +8,38 @@ from django.utils.translation import gettext_lazy as _
 
 class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
+    CALL = "call", _("Phone call")
+    EMAIL = "email", _("Email")
+
+
+class Importance(models.TextChoices):
+    IMPORTANT = "important", _("Important")
+    NORMAL = "normal", _("Normal")
+
+
+# Channel rules a person may choose, per importance: each is a list of steps, each step the
+# channels tried at once. Email is always the last channel.
+CHANNEL_RULES: dict[str, list[list[str]]] = {
+    "sms_and_call": [["sms", "call"], ["call"], ["email"]],
+    "sms_then_call": [["sms"], ["call"], ["email"]],
+    "call_then_sms": [["call"], ["sms"], ["email"]],
+    "sms_then_email": [["sms"], ["email"]],
+    "email": [["email"]],
+}
+
+
+class ChannelRule(models.TextChoices):
+    SMS_AND_CALL = "sms_and_call", _("SMS and a call at once, call again, then email")
+    SMS_THEN_CALL = "sms_then_call", _("SMS, then a call, then email")
+    CALL_THEN_SMS = "call_then_sms", _("A call, then SMS, then email")
+    SMS_THEN_EMAIL = "sms_then_email", _("SMS, then email")
+    EMAIL = "email", _("Email only")
+
+
+DEFAULT_RULES = {
+    Importance.IMPORTANT: ChannelRule.SMS_AND_CALL,
+    Importance.NORMAL: ChannelRule.SMS_THEN_EMAIL,
+}
 
 
 class AttemptStatus(models.TextChoices):
@@ -52,6 +84,13 @@ class NotificationAttempt(models.Model):
     provider_sid = models.CharField(max_length=64, null=True, blank=True, unique=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_message = models.CharField(max_length=255, blank=True)
+    page = models.ForeignKey(
+        "PageRequest", null=True, blank=True, on_delete=models.CASCADE, related_name="attempts"
+    )
+    step = models.PositiveSmallIntegerField(default=0)
+    # Calls only: what answered (Twilio's AnsweredBy) and the key pressed.
+    answered_by = models.CharField(max_length=32, blank=True)
+    digits = models.CharField(max_length=8, blank=True)
     tries = models.PositiveSmallIntegerField(default=0)
     next_try_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,6 +113,8 @@ class StatusChange(models.Model):
     )
     status = models.CharField(max_length=16, choices=AttemptStatus)
     error_code = models.CharField(max_length=16, blank=True)
+    # The provider's own word for it, where it says more ("busy", "no-answer", "voicemail").
+    detail = models.CharField(max_length=32, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -101,7 +142,8 @@ class InboundMessage(models.Model):
         on_delete=models.SET_NULL,
         related_name="inbound_messages",
     )
-    reply = models.CharField(max_length=480, blank=True)
+    REPLY_MAX_LENGTH = 480
+    reply = models.CharField(max_length=REPLY_MAX_LENGTH, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,3 +151,77 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"SMS {self.provider_sid}"
+
+
+class PageRequest(models.Model):
+    """One page about one topic to one person, with the channel plan it follows. Its id is
+    the reply code in the SMS ("Reply 12A to acknowledge, 12E to escalate"); times here are
+    the paging metrics (first notification, first delivery, acknowledgement)."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="page_requests"
+    )
+    topic = models.CharField(max_length=64, db_index=True)
+    importance = models.CharField(max_length=16, choices=Importance)
+    reference = models.CharField(max_length=32, blank=True)
+    urgency = models.CharField(max_length=16, blank=True)
+    title = models.CharField(max_length=80, blank=True)
+    plan = models.JSONField(default=list)
+    step = models.PositiveSmallIntegerField(default=0)
+    next_step_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    first_sent_at = models.DateTimeField(null=True, blank=True)
+    first_delivered_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_via = models.CharField(max_length=16, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    exhausted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"page {self.id} to {self.recipient} ({self.topic})"
+
+    @property
+    def code(self) -> str:
+        return str(self.id)
+
+
+class ContactPreferences(models.Model):
+    """How a person wants to be paged, per importance. No row means the safe defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact_preferences"
+    )
+    important_rule = models.CharField(
+        max_length=32, choices=ChannelRule, default=DEFAULT_RULES[Importance.IMPORTANT]
+    )
+    normal_rule = models.CharField(
+        max_length=32, choices=ChannelRule, default=DEFAULT_RULES[Importance.NORMAL]
+    )
+    # Set by an SMS "STOP": SMS steps are skipped until "START".
+    sms_opted_out = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"paging preferences of {self.user}"
+
+
+class EarlyCallback(models.Model):
+    """A provider status callback for a SID we have not stored yet (it outran the send task's
+    own commit). Applied when the SID is stored, so no status is lost."""
+
+    provider_sid = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=AttemptStatus)
+    error_code = models.CharField(max_length=16, blank=True)
+    detail = models.CharField(max_length=32, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider_sid", "status"], name="early_callback_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"early {self.status} for {self.provider_sid}"

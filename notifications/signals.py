@@ -10,7 +10,9 @@ attempt_status_changed = Signal()
 # asking app can move on at once. kwargs: topic, recipient_id.
 page_exhausted = Signal()
 
-# Sent while answering an inbound SMS from a known person. kwargs: user, command ("ack"),
-# argument (the reference or reply code given, or ""), channel. A receiver that handles the
-# command returns the text to answer with; the first non-empty answer wins.
+# Sent while answering an inbound SMS from a known person, or a key pressed on a page call.
+# kwargs: user, command ("ack" or "escalate"), argument (a reference typed after ACK, or ""),
+# channel ("sms" or "call"), topic (the page's topic when a reply code or a key press named
+# it, "" for a plain ACK). A receiver that handles the command returns the text to answer
+# with; the first non-empty answer wins.
 inbound_command = Signal()

@@ -15,3 +15,10 @@ def sweep_notification_attempts() -> int:
     from .services import sweep_notification_attempts as sweep
 
     return sweep()
+
+
+@shared_task(name="notifications.advance_page", max_retries=0, acks_late=True)
+def advance_page(page_id: int, step: int) -> bool:
+    from .services import advance_page as advance
+
+    return advance(page_id=page_id, step=step)

@@ -4,21 +4,43 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from notifications.models import NotificationAttempt
+from notifications.services import close_pages
 from notifications.signals import attempt_status_changed, inbound_command
 
 from .models import Alert, AlertState, Page
 from .selectors import open_alerts_paged_to
-from .services import AlertError, acknowledge_alert
-from .signals import page_status_changed
+from .services import AlertError, acknowledge_alert, escalate_now
+from .signals import alert_acknowledged, page_status_changed
 
 TOPIC_PREFIX = "oncall.page:"
 
 
 @receiver(inbound_command, dispatch_uid="oncall.acknowledge_by_sms")
-def acknowledge_by_sms(sender, *, user, command, argument, channel, **kwargs) -> str | None:
-    if command != "ack":
+def acknowledge_by_sms(
+    sender, *, user, command, argument, channel, topic="", **kwargs
+) -> str | None:
+    if command not in ("ack", "escalate"):
         return None
-    if argument:
+    if topic.startswith(TOPIC_PREFIX):
+        # A reply code or a key press names the page, so the alert is known at once.
+        page_id = topic.removeprefix(TOPIC_PREFIX)
+        page = Page.objects.select_related("alert").filter(pk=page_id, recipient=user).first()
+        if page is None:
+            return None
+        alert = page.alert
+        if command == "escalate":
+            if alert.state != AlertState.TRIGGERED:
+                return _("Concernline: %(ref)s is already acknowledged.") % {"ref": alert.reference}
+            try:
+                escalate_now(alert=alert, actor=user, via=channel)
+            except AlertError as exc:
+                return str(exc)
+            return _("Concernline: %(ref)s is passed to the next person.") % {
+                "ref": alert.reference
+            }
+    elif command != "ack":
+        return None
+    elif argument:
         alert = (
             Alert.objects.filter(reference=argument, pages__recipient=user)
             .order_by("-created_at")
@@ -26,7 +48,7 @@ def acknowledge_by_sms(sender, *, user, command, argument, channel, **kwargs) ->
         )
         if alert is None:
             return _("Concernline: no page for %(ref)s was sent to you.") % {"ref": argument}
-    else:
+    else:  # a plain ACK
         open_alerts = open_alerts_paged_to(user)
         if not open_alerts:
             return None
@@ -67,3 +89,10 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
         error_code=error_code,
         at=at,
     )
+
+
+@receiver(alert_acknowledged, sender=Alert, dispatch_uid="oncall.stop_paging_on_ack")
+def stop_paging_on_ack(sender, *, alert_id, user_id, via, **kwargs) -> None:
+    """No retry call or next channel for an alert someone acknowledged."""
+    topics = [p.topic for p in Page.objects.filter(alert_id=alert_id)]
+    close_pages(topics=topics, acknowledged_by_id=user_id, via=via)

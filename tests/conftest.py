@@ -64,9 +64,11 @@ def _paging_in_process(request, settings):
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
     sms_outbox.outbox.clear()
+    sms_outbox.calls.clear()
     yield
     celery_app.conf.task_always_eager = False
     sms_outbox.outbox.clear()
+    sms_outbox.calls.clear()
 
 
 @pytest.fixture(autouse=True)

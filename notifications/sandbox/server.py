@@ -1,8 +1,9 @@
 """A local, in-memory, Twilio-compatible server: "the sandbox".
 
 It answers the slice of Twilio's REST API that Concernline uses (Messages and Calls), sends
-the app Twilio-style signed webhooks (inbound SMS and message status callbacks), offers a
-JSON control API for tests and benchmarks, and serves a phone-simulator page for humans.
+the app Twilio-style signed webhooks (inbound SMS, message and call status callbacks, and a
+call's TwiML fetches and key presses when it "answers" a call), offers a JSON control API for
+tests and benchmarks, and serves a phone-simulator page for humans.
 
 It stands in for Twilio's cloud so the real `twilio` SDK and the app's real webhook views are
 exercised end to end. Stdlib plus `twilio` (only to sign webhooks) and no Django, so it runs
@@ -31,7 +32,7 @@ from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 from xml.etree import ElementTree
 
 from twilio.request_validator import RequestValidator
@@ -54,6 +55,9 @@ SHUTDOWN_POLL_SECONDS = 0.02
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SIGNATURE_MODES = ("valid", "bad", "missing")
 SETTABLE_STATUSES = ("sent", "delivered", "undelivered", "failed")
+UNANSWERED_CALL_STATUSES = ("no-answer", "busy", "failed")
+MACHINE_ANSWER = "machine_end_beep"
+MAX_TWIML_HOPS = 6
 UNREACHABLE_ERROR_CODE = 30003
 ERROR_MESSAGES = {
     30003: "Unreachable destination handset",
@@ -147,6 +151,35 @@ def parse_twiml_messages(twiml: str) -> list[tuple[str | None, str]]:
         text = body if body is not None else (element.text or "")
         replies.append((element.get("to"), text.strip()))
     return replies
+
+
+@dataclass(frozen=True)
+class VoiceStep:
+    """What one TwiML document told the caller: the words said, where a key press goes
+    (the <Gather> action, None if there is no Gather), where to go next (<Redirect>), and
+    whether it hung up."""
+
+    said: list[str]
+    gather_action: str | None
+    redirect: str | None
+    hangup: bool
+
+
+def parse_voice_twiml(twiml: str) -> VoiceStep:
+    try:
+        # The document is the reply of the app under test, not third-party input.
+        root = ElementTree.fromstring(twiml)  # noqa: S314
+    except ElementTree.ParseError:
+        return VoiceStep(said=[], gather_action=None, redirect=None, hangup=True)
+    said = [(element.text or "").strip() for element in root.iter("Say")]
+    gather = root.find("Gather")
+    redirect = root.find("Redirect")
+    return VoiceStep(
+        said=said,
+        gather_action=None if gather is None else gather.get("action", ""),
+        redirect=None if redirect is None else (redirect.text or "").strip(),
+        hangup=root.find("Hangup") is not None,
+    )
 
 
 @dataclass(frozen=True)
@@ -296,7 +329,8 @@ class Message:
 
 @dataclass
 class Call:
-    """An outbound call created through the REST API (the sandbox never "answers" it)."""
+    """An outbound call created through the REST API; the simulator answers it (fetching the
+    app's TwiML, pressing keys), lets it go to voicemail, or ends it unanswered."""
 
     sid: str
     account_sid: str
@@ -310,6 +344,10 @@ class Call:
     created_at: datetime
     request_received_at: float
     status: str = "queued"
+    answered_by: str | None = None
+    digits: str = ""
+    said: list[str] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def uri(self) -> str:
@@ -336,7 +374,7 @@ class Call:
             "duration": None,
             "price": None,
             "price_unit": "USD",
-            "answered_by": None,
+            "answered_by": self.answered_by,
             "api_version": API_VERSION,
             "forwarded_from": None,
             "group_sid": None,
@@ -362,6 +400,10 @@ class Call:
             "status_callback": self.status_callback,
             "status_callback_event": self.status_callback_events,
             "machine_detection": self.machine_detection,
+            "answered_by": self.answered_by,
+            "digits": self.digits,
+            "said": list(self.said),
+            "webhooks": list(self.webhooks),
             "created_at": self.created_at.isoformat(),
             "request_received_at": self.request_received_at,
         }
@@ -532,7 +574,10 @@ class Sandbox:
         )
         with self._lock:
             self._calls[call.sid] = call
-            return call.resource()
+            resource = call.resource()
+        if self.auto_deliver:
+            threading.Thread(target=self._ring, args=(call.sid,), daemon=True).start()
+        return resource
 
     def fetch_call(self, *, sid: str) -> dict[str, Any]:
         with self._lock:
@@ -676,6 +721,119 @@ class Sandbox:
             return None
         return self._post_webhook(callback, params, mode="valid")
 
+    # Calls: the phone simulator's side ---------------------------------------------------
+
+    def _call_params(self, call: Call, **extra: str) -> dict[str, str]:
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": call.account_sid,
+            "From": call.from_,
+            "To": call.to,
+            "Direction": "outbound-api",
+            "ApiVersion": API_VERSION,
+            "CallStatus": call.status,
+        }
+        if call.answered_by:
+            params["AnsweredBy"] = call.answered_by
+        params.update(extra)
+        return params
+
+    def _get_call(self, sid: str) -> Call:
+        call = self._calls.get(sid)
+        if call is None:
+            raise not_found(f"/_sandbox/calls/{sid}")
+        return call
+
+    def _call_webhook(
+        self, call: Call, url: str, *, signature: str = "valid", **extra: str
+    ) -> WebhookResult:
+        with self._lock:
+            params = self._call_params(call, **extra)
+        result = self._post_webhook(url, params, mode=signature)
+        with self._lock:
+            call.webhooks.append({"url": url, "params": params, "status": result.status})
+        return result
+
+    def call_status_callback(
+        self, *, sid: str, status: str, signature: str = "valid", only_from: str | None = None
+    ) -> WebhookResult | None:
+        """Set a call's status and send its signed status callback (queued, ringing,
+        in-progress, completed, busy, no-answer, failed); with `only_from`, only if the call
+        is still in that status."""
+        with self._lock:
+            call = self._get_call(sid)
+            if only_from is not None and call.status != only_from:
+                return None
+            call.status = status
+            callback = call.status_callback
+        if not callback:
+            return None
+        return self._call_webhook(call, callback, signature=signature)
+
+    def answer_call(
+        self, *, sid: str, digits: str = "", machine: bool = False, signature: str = "valid"
+    ) -> dict[str, Any]:
+        """Answer a call as a person who presses `digits` one by one at each <Gather> (or none),
+        or as an answering machine (`machine`): fetch the TwiML from the app's voice URL,
+        follow Gather actions and Redirects, record what was said, then hang up and send the
+        "completed" status callback. Every request is signed like Twilio's."""
+        with self._lock:
+            call = self._get_call(sid)
+            if call.status not in ("queued", "initiated", "ringing"):
+                raise ValueError(f"call {sid} is {call.status}, not ringing")
+            call.status = "in-progress"
+            call.answered_by = MACHINE_ANSWER if machine else "human"
+            url = call.url
+        if call.status_callback:
+            self._call_webhook(call, call.status_callback)
+        keys = list(digits)
+        next_url: str | None = url
+        extra: dict[str, str] = {}
+        for _hop in range(MAX_TWIML_HOPS):
+            if not next_url:
+                break
+            result = self._call_webhook(call, next_url, signature=signature, **extra)
+            if not result.ok:
+                break
+            step = parse_voice_twiml(result.body)
+            with self._lock:
+                call.said.extend(step.said)
+            extra = {}
+            if step.hangup:
+                break
+            if step.gather_action is not None and keys:
+                key = keys.pop(0)
+                with self._lock:
+                    call.digits += key
+                next_url = urljoin(next_url, step.gather_action or next_url)
+                extra = {"Digits": key}
+            elif step.redirect and keys:
+                next_url = urljoin(next_url, step.redirect)
+            else:
+                break  # nothing more to press: the phone hangs up
+        self.call_status_callback(sid=sid, status="completed")
+        with self._lock:
+            return call.summary()
+
+    def end_call_unanswered(self, *, sid: str, status: str) -> WebhookResult | None:
+        """The call is not answered: "no-answer", "busy" or "failed"."""
+        if status not in UNANSWERED_CALL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(UNANSWERED_CALL_STATUSES)}")
+        with self._lock:
+            call = self._get_call(sid)
+            if call.status not in ("queued", "initiated", "ringing"):
+                raise ValueError(f"call {sid} is {call.status}, not ringing")
+        return self.call_status_callback(sid=sid, status=status)
+
+    def _ring(self, sid: str) -> None:
+        """A new call starts ringing after the delivery delay, as Twilio's would."""
+        if self._closed.wait(self.delivery_delay):
+            return
+        try:
+            self.call_status_callback(sid=sid, status="ringing", only_from="queued")
+        except TwilioApiError:  # forgotten by a reset meanwhile
+            return
+
     def _deliver(self, sid: str) -> None:
         """Walk a new message through sent -> delivered (undelivered for unreachable numbers)."""
         with self._lock:
@@ -767,8 +925,10 @@ def call_entry(call: Call) -> ThreadEntry:
         phone=call.to,
         counterpart=call.from_,
         kind="call",
-        text=call.twiml or call.url,
-        status=call.status,
+        text=" ".join(call.said) or "(ringing: answer it below)",
+        status=call.status
+        + (f", {call.answered_by}" if call.answered_by else "")
+        + (f", pressed {call.digits}" if call.digits else ""),
         sid=call.sid,
     )
 
@@ -862,8 +1022,45 @@ def escape(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+CALL_BUTTON_TEMPLATE = """<form method="post" action="/_sandbox/calls/{sid}/{action}">
+<input type="hidden" name="redirect" value="1">
+{fields}
+<button>{label}</button>
+</form>"""
+
+CALL_BUTTONS = (
+    ("answer", {"digits": "1"}, "Answer, press 1"),
+    ("answer", {"digits": "2"}, "Answer, press 2"),
+    ("answer", {"digits": "91"}, "Answer, press 9 then 1"),
+    ("answer", {"digits": ""}, "Answer, press nothing"),
+    ("answer", {"machine": "1"}, "Voicemail"),
+    ("unanswered", {"status": "no-answer"}, "No answer"),
+    ("unanswered", {"status": "busy"}, "Busy"),
+    ("unanswered", {"status": "failed"}, "Fail"),
+)
+
+
+def render_call_actions(entry: ThreadEntry) -> str:
+    if not entry.status.startswith(("queued", "ringing", "initiated")):
+        return ""
+    return "\n".join(
+        CALL_BUTTON_TEMPLATE.format(
+            sid=escape(quote(entry.sid, safe="")),
+            action=action,
+            fields="".join(
+                f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+                for k, v in fields.items()
+            ),
+            label=escape(label),
+        )
+        for action, fields, label in CALL_BUTTONS
+    )
+
+
 def render_entry(entry: ThreadEntry) -> str:
     actions = ""
+    if entry.kind == "call":
+        actions = render_call_actions(entry)
     if entry.kind == "outbound":
         actions = "\n".join(
             STATUS_BUTTON_TEMPLATE.format(
@@ -1048,6 +1245,30 @@ def handle_set_status(sandbox: Sandbox, request: ApiRequest) -> Reply:
     return json_reply(data)
 
 
+def handle_answer_call(sandbox: Sandbox, request: ApiRequest) -> Reply:
+    """Answer a ringing call: {"digits": "1"} presses keys, {"machine": true} is voicemail."""
+    payload = request.payload()
+    summary = sandbox.answer_call(
+        sid=request.args["sid"],
+        digits=str(payload.get("digits", "") or ""),
+        machine=str(payload.get("machine", "")).lower() in ("1", "true"),
+        signature=str(payload.get("signature", "valid")),
+    )
+    if wants_redirect(payload):
+        return redirect_home()
+    return json_reply(summary)
+
+
+def handle_unanswered_call(sandbox: Sandbox, request: ApiRequest) -> Reply:
+    payload = request.payload()
+    result = sandbox.end_call_unanswered(
+        sid=request.args["sid"], status=str(payload.get("status", ""))
+    )
+    if wants_redirect(payload):
+        return redirect_home()
+    return json_reply({"sid": request.args["sid"], "status": result.status if result else None})
+
+
 def handle_faults(sandbox: Sandbox, request: ApiRequest) -> Reply:
     payload = request.payload()
     delay = payload.get("delay")
@@ -1081,6 +1302,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", r"/_sandbox/inbound\.json", handle_list_inbound),
         ("POST", r"/_sandbox/inbound", handle_send_inbound),
         ("POST", r"/_sandbox/messages/(?P<sid>[^/]+)/status", handle_set_status),
+        ("POST", r"/_sandbox/calls/(?P<sid>[^/]+)/answer", handle_answer_call),
+        ("POST", r"/_sandbox/calls/(?P<sid>[^/]+)/unanswered", handle_unanswered_call),
         ("POST", r"/_sandbox/faults", handle_faults),
         ("POST", r"/_sandbox/reset", handle_reset),
     ]

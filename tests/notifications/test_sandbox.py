@@ -61,6 +61,15 @@ class FakeAppHandler(BaseHTTPRequestHandler):
         self.server.record(Webhook(self.path, params, self.headers.get("Content-Type", ""), valid))
         if not valid:
             self._reply(403, "text/plain", "Invalid signature")
+        elif self.path.startswith("/voice/answer"):
+            twiml = (
+                '<Response><Say>Case C-1.</Say><Gather numDigits="1" action="/voice/gather?x=1">'
+                "<Say>Press 1.</Say></Gather><Redirect>/voice/answer?again=1</Redirect></Response>"
+            )
+            self._reply(200, "text/xml", twiml)
+        elif self.path.startswith("/voice/gather"):
+            said = f"You pressed {params.get('Digits', '')}."
+            self._reply(200, "text/xml", f"<Response><Say>{said}</Say><Hangup/></Response>")
         elif self.path == INBOUND_PATH:
             text = html.escape(f"Received: {params['Body']}")
             self._reply(200, "text/xml", f"<Response><Message>{text}</Message></Response>")
@@ -279,12 +288,14 @@ def test_injected_fault_fails_one_create_then_recovers(
     assert [m["sid"] for m in recorded] == [retried.sid]
 
 
-def test_calls_can_be_created_and_fetched(client: Client, sandbox: SandboxServer) -> None:
+def test_calls_can_be_created_and_fetched(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
     call = client.calls.create(
         to=MANAGER_PHONE,
         from_=SANDBOX_NUMBER,
         twiml="<Response><Say>Urgent concern raised.</Say></Response>",
-        status_callback="https://app.example/twilio/call/status/",
+        status_callback=app.url + "/voice/status",
         status_callback_event=["initiated", "answered", "completed"],
         machine_detection="Enable",
     )
@@ -292,7 +303,8 @@ def test_calls_can_be_created_and_fetched(client: Client, sandbox: SandboxServer
     assert call.sid.startswith("CA") and len(call.sid) == 34
     assert call.status == "queued"
     fetched = client.calls(call.sid).fetch()
-    assert (fetched.sid, fetched.to, fetched.status) == (call.sid, MANAGER_PHONE, "queued")
+    assert (fetched.sid, fetched.to) == (call.sid, MANAGER_PHONE)
+    assert fetched.status in ("queued", "ringing")
     _status, calls = control(sandbox, "/_sandbox/calls.json")
     assert calls[0]["status_callback_event"] == ["initiated", "answered", "completed"]
     assert calls[0]["machine_detection"] == "Enable"
@@ -427,3 +439,81 @@ def test_only_twilio_urls_are_redirected(url: str, expected: str) -> None:
     client = RedirectingHttpClient("http://127.0.0.1:8026/")
 
     assert client.rewrite_url(url) == expected
+
+
+def place_call(client: Client, app: FakeApp):
+    return client.calls.create(
+        to=MANAGER_PHONE,
+        from_=SANDBOX_NUMBER,
+        url=app.url + "/voice/answer?attempt=7",
+        status_callback=app.url + "/voice/status",
+        machine_detection="Enable",
+    )
+
+
+def test_a_call_rings_and_is_answered_with_a_key_press(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    call = place_call(client, app)
+    app.wait_for(1, path="/voice/status")  # ringing
+
+    status, summary = control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"digits": "1"})
+
+    assert status == 200
+    assert summary["said"] == ["Case C-1.", "Press 1.", "You pressed 1."]
+    assert (summary["status"], summary["answered_by"], summary["digits"]) == (
+        "completed",
+        "human",
+        "1",
+    )
+    [answer] = app.wait_for(1, path="/voice/answer?attempt=7")
+    [gather] = app.wait_for(1, path="/voice/gather?x=1")
+    assert answer.signature_valid and gather.signature_valid
+    assert answer.params["AnsweredBy"] == "human" and gather.params["Digits"] == "1"
+    statuses = [w.params["CallStatus"] for w in app.wait_for(3, path="/voice/status")]
+    assert statuses == ["ringing", "in-progress", "completed"]
+    assert client.calls(call.sid).fetch().status == "completed"
+
+
+def test_voicemail_hears_the_message_and_presses_nothing(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    call = place_call(client, app)
+    app.wait_for(1, path="/voice/status")
+
+    _status, summary = control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"machine": True})
+
+    assert summary["answered_by"] == "machine_end_beep" and summary["digits"] == ""
+    [answer] = app.wait_for(1, path="/voice/answer?attempt=7")
+    assert answer.params["AnsweredBy"] == "machine_end_beep"
+    assert [w.path for w in app.webhooks if w.path.startswith("/voice/gather")] == []
+
+
+@pytest.mark.parametrize("outcome", ["no-answer", "busy", "failed"])
+def test_an_unanswered_call_sends_its_signed_status(
+    client: Client, sandbox: SandboxServer, app: FakeApp, outcome: str
+) -> None:
+    call = place_call(client, app)
+    app.wait_for(1, path="/voice/status")
+
+    status, _body = control(sandbox, f"/_sandbox/calls/{call.sid}/unanswered", {"status": outcome})
+
+    assert status == 200
+    last = app.wait_for(2, path="/voice/status")[-1]
+    assert last.params["CallStatus"] == outcome and last.signature_valid
+    bad, _ = control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"digits": "1"})
+    assert bad == 400  # an ended call cannot be answered
+
+
+def test_simulator_page_offers_call_buttons(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    call = place_call(client, app)
+    status, _headers, page = http(sandbox.url + "/?refresh=0")
+    assert status == 200
+    assert f"/_sandbox/calls/{call.sid}/answer" in page and "Voicemail" in page
+    assert f"/_sandbox/calls/{call.sid}/unanswered" in page and "Busy" in page
+    code, location = submit_form(
+        sandbox, f"/_sandbox/calls/{call.sid}/unanswered", {"status": "busy", "redirect": "1"}
+    )
+    assert (code, location) == (303, "/")

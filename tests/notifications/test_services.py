@@ -447,7 +447,7 @@ class TestHandleInboundSms:
     def test_help(self, people, commands):
         reply = self.inbound(" help ")
 
-        assert "reply ACK and the case reference" in reply
+        assert "reply with the code in the page" in reply
         assert InboundMessage.objects.get().sender == people["manager"]
 
     def test_gibberish_gets_a_hint(self, people, commands):

@@ -151,3 +151,67 @@ class TestTwilioProviderSendSms:
 
         assert attempt.status == AttemptStatus.UNKNOWN
         assert len(sandbox.sandbox.list_messages()) == 1
+
+
+class TestTwilioProviderCalls:
+    def page_by_call(self, person, capture):
+        from notifications.messages import PageMessage
+        from notifications.models import ContactPreferences
+
+        ContactPreferences.objects.create(user=person, important_rule="call_then_sms")
+        with capture():
+            services.page_person(
+                recipient=person,
+                importance="important",
+                message=PageMessage(reference="C-1", urgency="urgent", title="urgent disclosure"),
+                topic="t:call",
+            )
+        return NotificationAttempt.objects.get(recipient=person, channel="call")
+
+    def test_a_call_asks_for_machine_detection_and_our_callbacks(
+        self, sandbox, people, django_capture_on_commit_callbacks
+    ):
+        attempt = send(self.page_by_call(people["manager"], django_capture_on_commit_callbacks))
+
+        [call] = sandbox.sandbox.list_calls()
+        assert call["url"] == f"{BASE_URL}/twilio/voice/answer/?attempt={attempt.id}"
+        assert call["status_callback"] == f"{BASE_URL}/twilio/voice/status/"
+        assert call["machine_detection"] == "Enable"
+        assert set(call["status_callback_event"]) == {
+            "initiated",
+            "ringing",
+            "answered",
+            "completed",
+        }
+        assert (attempt.status, attempt.provider_sid) == (AttemptStatus.QUEUED, call["sid"])
+
+    def test_a_server_error_on_a_call_is_retried_and_calls_once(
+        self, sandbox, people, django_capture_on_commit_callbacks
+    ):
+        sandbox.sandbox.set_faults(calls=[503])
+        attempt = send(self.page_by_call(people["manager"], django_capture_on_commit_callbacks))
+        assert attempt.status == AttemptStatus.PENDING and sandbox.sandbox.list_calls() == []
+
+        attempt = send(attempt)
+        send(attempt)
+
+        assert len(sandbox.sandbox.list_calls()) == 1
+
+    def test_stuck_messages_are_polled_through_the_sdk(
+        self, sandbox, queued, settings, django_capture_on_commit_callbacks
+    ):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        attempt = send(queued)
+        # Delivered at the provider, but its callback never reached us (set without sending one).
+        with sandbox.sandbox._lock:
+            sandbox.sandbox._messages[attempt.provider_sid].status = "delivered"
+        later = timezone.now() + timedelta(seconds=settings.PAGING_POLL_AFTER_SECONDS + 1)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.poll_stuck_attempts(now=later) == 1
+
+        attempt.refresh_from_db()
+        assert attempt.status == AttemptStatus.DELIVERED

@@ -53,7 +53,7 @@ class TestSmsInbound:
         assert response.status_code == 200
         assert response["Content-Type"].startswith("application/xml")
         content = response.content.decode()
-        assert "<Response><Message>Concernline: reply ACK and the case reference" in content
+        assert "<Response><Message>Concernline: reply with the code in the page" in content
         assert content.endswith("</Message></Response>")
         message = InboundMessage.objects.get()
         assert (message.provider_sid, message.sender, message.body) == (

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifications.messages import PageMessage, sms_text
-from notifications.models import AttemptStatus, NotificationAttempt
+from notifications.models import AttemptStatus, NotificationAttempt, PageRequest
 from notifications.services import queue_sms, record_sms_status
 from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
 from oncall.selectors import on_call_at
@@ -88,7 +88,7 @@ class TestRaiseAlert:
         assert [m["to"] for m in outbox] == [MANAGER_PHONE]
         page = Page.objects.get(alert=alert)
         assert (page.step, page.recipient, page.reason) == (0, people["manager"], "on_call")
-        attempt = NotificationAttempt.objects.get(topic=page.topic)
+        attempt = NotificationAttempt.objects.get(topic=page.topic, channel="sms")
         assert attempt.to == MANAGER_PHONE and page.topic == f"oncall.page:{page.id}"
         assert alert.current_step == 1
         assert alert.active_token != first_token
@@ -288,15 +288,17 @@ class TestPageText:
         alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
         body = outbox[0]["body"]
         message = PageMessage(reference=REF, urgency="urgent", title=alert.title)
-        assert body == sms_text(message, language="en")
+        code = alert.pages.get().topic  # the reply code is the notifications page's id
+        page = PageRequest.objects.get(topic=code)
+        assert body == sms_text(message, language="en", code=page.code)
         assert REF in body and "URGENT" in body and "urgent disclosure" in body
-        assert f"ACK {REF}" in body
+        assert f"Reply {page.code}A to acknowledge, {page.code}E to escalate" in body
         assert len(body) <= 160 and body.isascii()
 
     def test_the_longest_title_still_fits_one_sms(self, db):
         message = PageMessage(reference="C-2026-9999", urgency="urgent", title="x" * 80)
-        body = sms_text(message, language="en")
-        assert "x" * 80 in body and "ACK C-2026-9999" in body
+        body = sms_text(message, language="en", code="123456")
+        assert "x" * 60 in body and "C-2026-9999" in body and "123456E to escalate" in body
         assert len(body) <= 160 and body.isascii()
 
 
@@ -316,7 +318,8 @@ class TestRelayPageStatus:
         self, people, rota, outbox, relayed, django_capture_on_commit_callbacks
     ):
         alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
-        assert [r["status"] for r in relayed] == [AttemptStatus.SENDING, AttemptStatus.QUEUED]
+        # The default rule for an urgent page: an SMS and a call at once.
+        assert [r["status"] for r in relayed] == [AttemptStatus.SENDING, AttemptStatus.QUEUED] * 2
         for news in relayed:
             assert news["alert_id"] == alert.id
             assert (news["owner_type"], news["owner_id"]) == (OWNER_TYPE, 7)
@@ -327,7 +330,7 @@ class TestRelayPageStatus:
             assert record_sms_status(provider_sid=outbox[0]["sid"], status="delivered")
         assert relayed[-1]["status"] == AttemptStatus.DELIVERED
         assert relayed[-1]["provider_sid"] == outbox[0]["sid"]
-        assert relayed[-1]["alert_id"] == alert.id and len(relayed) == 3
+        assert relayed[-1]["alert_id"] == alert.id and len(relayed) == 5
 
     def test_attempts_about_other_things_are_not_relayed(
         self, people, outbox, relayed, django_capture_on_commit_callbacks
