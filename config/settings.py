@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -381,3 +382,13 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# Guidance (section 6) and training (section 5). Reminders go this many days before training is
+# due (and once when it is overdue), from a daily beat task at TRAINING_REMINDER_HOUR UTC.
+TRAINING_REMINDER_DAYS = [int(d) for d in env_list("TRAINING_REMINDER_DAYS", "14,1")]
+GUIDANCE_MAX_UPLOAD_BYTES = env_int("GUIDANCE_MAX_UPLOAD_BYTES", 512 * 1024)
+CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
+    "task": "staff.send_training_reminders",
+    "schedule": crontab(hour=env_int("TRAINING_REMINDER_HOUR", 8), minute=0),
+}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("staff.context_processors.guidance_prompt")
