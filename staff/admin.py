@@ -76,7 +76,8 @@ class GuidanceDocumentForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["body"].required = False
+        if "body" in self.fields:
+            self.fields["body"].required = False
 
     def clean_text_file(self):
         upload = self.cleaned_data.get("text_file")
@@ -130,6 +131,9 @@ class GuidanceDocumentAdmin(admin.ModelAdmin):
         if obj is None:
             return ["audience", "title", "body", "text_file"]
         return self.get_readonly_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         return False
