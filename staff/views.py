@@ -147,6 +147,8 @@ def guidance(request: HttpRequest) -> HttpResponse:
             "signature": signature,
             "question_form": question_form,
             "line_manager": request.user.line_manager,
+            "training": selectors.open_training_for(request.user),
+            "today": timezone.localdate(),
         },
     )
 

@@ -77,6 +77,21 @@ class TestGuidancePage:
         body = client.get(reverse("staff:guidance")).content.decode()
         assert "Volunteer text" in body and "6.1 Sign" not in body
 
+    def test_shows_the_persons_own_training_due(self, client, org):
+        services.set_training(
+            actor=org["manager"],
+            user_id=org["worker"].pk,
+            level_id=org["levels"][1].pk,
+            due_on=in_days(7),
+        )
+        client.force_login(org["worker"])
+        body = client.get(reverse("staff:guidance")).content.decode()
+        assert "Your confidentiality training: Care practice, due by" in body
+        client.force_login(org["other_worker"])
+        assert "Your confidentiality training" not in (
+            client.get(reverse("staff:guidance")).content.decode()
+        )
+
     def test_signing_an_old_version_is_refused_plainly(self, client, org):
         client.force_login(org["worker"])
         publish(org["admin"])
