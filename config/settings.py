@@ -392,3 +392,5 @@ CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
     "schedule": crontab(hour=env_int("TRAINING_REMINDER_HOUR", 8), minute=0),
 }
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("staff.context_processors.guidance_prompt")
+# The team page lists names and questions people asked: it signs out when idle, like case pages.
+SESSION_IDLE_PROTECTED_PATHS.append("/staff/team/")

@@ -11,6 +11,7 @@ from . import services
 from .models import (
     GuidanceAcknowledgement,
     GuidanceDocument,
+    Role,
     Team,
     TeamExport,
     TrainingLevel,
@@ -172,8 +173,23 @@ class GuidanceAcknowledgementAdmin(admin.ModelAdmin):
         return False
 
 
+class TrainingLevelForm(forms.ModelForm):
+    roles = forms.MultipleChoiceField(
+        label=_("usual for roles"),
+        choices=Role.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Offered first when a manager sets the training of someone in these roles."),
+    )
+
+    class Meta:
+        model = TrainingLevel
+        fields = ["name", "description", "roles", "position"]
+
+
 @admin.register(TrainingLevel)
 class TrainingLevelAdmin(admin.ModelAdmin):
+    form = TrainingLevelForm
     list_display = ["name", "position", "roles"]
 
 

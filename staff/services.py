@@ -108,8 +108,15 @@ def publish_guidance(*, actor: User, audience: str, title: str, body: str) -> Gu
         body=body,
         published_by=actor,
     )
-    document.full_clean()
-    document.save()
+    document.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            document.save()
+    except IntegrityError:
+        # Another administrator published the same first version at the same moment.
+        raise GuidanceError(
+            "Someone else published this guidance just now. Check the list and try again."
+        ) from None
     logger.info("guidance %s v%s published by user %s", audience, document.version, actor.pk)
     return document
 

@@ -134,6 +134,20 @@ class TestGuidancePage:
         body = client.get(reverse("incidents:report")).content.decode()
         assert "Please read and confirm" in body
 
+    def test_report_page_works_if_the_guidance_check_fails(self, client, org, rota, monkeypatch):
+        from django.db import DatabaseError
+
+        from staff import selectors
+
+        def broken(user):
+            raise DatabaseError("connection lost")
+
+        monkeypatch.setattr(selectors, "guidance_to_confirm", broken)
+        client.force_login(org["worker"])
+        response = client.get(reverse("incidents:report"))
+        assert response.status_code == 200
+        assert "phone 999 or 112" in response.content.decode()
+
     def test_report_page_works_with_no_guidance_at_all(self, client, people, rota):
         client.force_login(people["worker"])
         response = client.get(reverse("incidents:report"))
@@ -319,6 +333,19 @@ class TestQuestionDiscussed:
         client.force_login(org["manager"])
         response = client.get(reverse("staff:question-discussed", args=[question.pk]))
         assert response.status_code == 405
+
+
+class TestTrainingLevelsInAdmin:
+    def test_roles_are_ticked_from_the_role_list(self, client, org):
+        client.force_login(org["admin"])
+        response = client.post(
+            "/admin/staff/traininglevel/add/",
+            {"name": "Specialist", "description": "", "roles": ["dpo", "hr"], "position": 5},
+        )
+        assert response.status_code == 302
+        from staff.models import TrainingLevel
+
+        assert sorted(TrainingLevel.objects.get(name="Specialist").roles) == ["dpo", "hr"]
 
 
 class TestPublishInAdmin:
