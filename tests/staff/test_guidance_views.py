@@ -166,6 +166,19 @@ class TestTeamPage:
         else:
             assert response.status_code == 403
 
+    def test_signs_out_when_idle_like_case_pages(self, client, org, settings):
+        import time
+
+        from staff.security import IDLE_KEY
+
+        settings.SESSION_IDLE_SECONDS = 60
+        client.force_login(org["manager"])
+        session = client.session
+        session[IDLE_KEY] = time.time() - 61
+        session.save()
+        assert is_sign_in_redirect(client.get(reverse("staff:team")))
+        assert "_auth_user_id" not in client.session
+
     def test_manager_sees_own_team_not_others(self, client, org):
         services.ask_guidance_question(
             actor=org["worker"], document_id=org["document"].pk, question="Own team question"
@@ -208,6 +221,12 @@ class TestTeamPage:
 
 
 class TestExport:
+    def test_every_page_carries_the_security_headers(self, client, org):
+        client.force_login(org["manager"])
+        for url in (reverse("staff:guidance"), reverse("staff:team")):
+            response = client.get(url)
+            assert "script-src 'self'" in response["Content-Security-Policy"], url
+
     @pytest.mark.parametrize("role", ROLES)
     def test_export_by_role(self, client, org, role):
         response = client_as(client, org, role).get(reverse("staff:team-export"))
