@@ -385,7 +385,12 @@ LOGGING = {
 
 # Guidance (section 6) and training (section 5). Reminders go this many days before training is
 # due (and once when it is overdue), from a daily beat task at TRAINING_REMINDER_HOUR UTC.
-TRAINING_REMINDER_DAYS = [int(d) for d in env_list("TRAINING_REMINDER_DAYS", "14,1")]
+TRAINING_REMINDER_DAYS = env_list("TRAINING_REMINDER_DAYS", "14,1")
+if not all(d.isdigit() for d in TRAINING_REMINDER_DAYS):
+    raise ImproperlyConfigured(
+        "TRAINING_REMINDER_DAYS must be whole numbers of days separated by commas, e.g. 14,1."
+    )
+TRAINING_REMINDER_DAYS = [int(d) for d in TRAINING_REMINDER_DAYS]
 GUIDANCE_MAX_UPLOAD_BYTES = env_int("GUIDANCE_MAX_UPLOAD_BYTES", 512 * 1024)
 CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
     "task": "staff.send_training_reminders",
