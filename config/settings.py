@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -439,3 +440,19 @@ CELERY_BEAT_SCHEDULE["sweep-case-clocks"] = {
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60)
 ATTACHMENTS_DIR = Path(os.environ.get("ATTACHMENTS_DIR", VAR_DIR / "attachments"))
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# Guidance (section 6) and training (section 5). Reminders go this many days before training is
+# due (and once when it is overdue), from a daily beat task at TRAINING_REMINDER_HOUR UTC.
+TRAINING_REMINDER_DAYS = env_list("TRAINING_REMINDER_DAYS", "14,1")
+if not all(d.isdigit() for d in TRAINING_REMINDER_DAYS):
+    raise ImproperlyConfigured(
+        "TRAINING_REMINDER_DAYS must be whole numbers of days separated by commas, e.g. 14,1."
+    )
+TRAINING_REMINDER_DAYS = [int(d) for d in TRAINING_REMINDER_DAYS]
+GUIDANCE_MAX_UPLOAD_BYTES = env_int("GUIDANCE_MAX_UPLOAD_BYTES", 512 * 1024)
+CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
+    "task": "staff.send_training_reminders",
+    "schedule": crontab(hour=env_int("TRAINING_REMINDER_HOUR", 8), minute=0),
+}
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("staff.context_processors.guidance_prompt")
+# The team page lists names and questions people asked: it signs out when idle, like case pages.
+SESSION_IDLE_PROTECTED_PATHS.append("/staff/team/")

@@ -49,6 +49,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("twilio/", include("notifications.urls")),
     path("me/paging/", notifications_views.paging_preferences, name="paging-preferences"),
+    path("staff/", include("staff.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),

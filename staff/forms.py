@@ -11,3 +11,46 @@ class SecondFactorForm(forms.Form):
         ),
         error_messages={"required": _("Enter the code.")},
     )
+
+
+class GuidanceQuestionForm(forms.Form):
+    question = forms.CharField(
+        label=_("What would you like to ask or discuss?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        error_messages={"required": _("Say what you would like to ask.")},
+    )
+
+
+class TrainingForm(forms.Form):
+    level = forms.ModelChoiceField(
+        label=_("Training level"),
+        queryset=None,
+        empty_label=None,
+        error_messages={"required": _("Choose a training level.")},
+    )
+    due_on = forms.DateField(
+        label=_("Due by"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={
+            "required": _("Give the date the training is due by."),
+            "invalid": _("Enter the date as YYYY-MM-DD."),
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .models import TrainingLevel
+
+        self.fields["level"].queryset = TrainingLevel.objects.all()
+
+
+class TrainingCompletedForm(forms.Form):
+    completed_on = forms.DateField(
+        label=_("Completed on"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={
+            "required": _("Give the date the training was completed."),
+            "invalid": _("Enter the date as YYYY-MM-DD."),
+        },
+    )

@@ -163,3 +163,177 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_manager(self) -> bool:
         return self.role == Role.MANAGER
+
+
+# Guidance (section 6) and training (section 5). A document's text lives in the database: it is
+# read on phones as a page, versions are immutable once published, and no upload ever sits in a
+# web-served folder.
+
+
+class GuidanceDocument(models.Model):
+    """One published version of the confidentiality guidance for employees or for volunteers.
+    Never edited after publishing: a change is a new version, and everyone is asked again."""
+
+    audience = models.CharField(_("for"), max_length=16, choices=Engagement)
+    version = models.PositiveIntegerField(_("version"))
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"))
+    published_at = models.DateTimeField(_("published"), default=timezone.now)
+    published_by = models.ForeignKey(
+        User,
+        verbose_name=_("published by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["audience", "-version"]
+        verbose_name = _("guidance document")
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "version"], name="guidance_version_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_audience_display()}, v{self.version})"
+
+
+class GuidanceAcknowledgement(models.Model):
+    """A person's signature (6.1): they have received, read and understood this version."""
+
+    document = models.ForeignKey(
+        GuidanceDocument, on_delete=models.PROTECT, related_name="acknowledgements"
+    )
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="guidance_signatures")
+    confirmed_at = models.DateTimeField(_("confirmed"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-confirmed_at"]
+        verbose_name = _("guidance confirmation")
+        constraints = [
+            models.UniqueConstraint(fields=["document", "user"], name="guidance_signed_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} signed {self.document}"
+
+
+class GuidanceQuestion(models.Model):
+    """ "I have a question" (6.2): goes to the asker's line manager, who discusses it with them."""
+
+    document = models.ForeignKey(
+        GuidanceDocument, on_delete=models.PROTECT, related_name="questions"
+    )
+    asked_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="guidance_questions")
+    manager = models.ForeignKey(
+        User,
+        verbose_name=_("line manager"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="guidance_questions_to_answer",
+    )
+    question = models.TextField(_("question"), max_length=2000)
+    asked_at = models.DateTimeField(_("asked"), default=timezone.now)
+    discussed_at = models.DateTimeField(_("discussed"), null=True, blank=True)
+    discussed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["asked_at", "id"]
+        verbose_name = _("guidance question")
+
+    def __str__(self) -> str:
+        return f"Question from {self.asked_by} on {self.document}"
+
+
+class TrainingLevel(models.Model):
+    """A level of confidentiality training (5.1). `roles` lists the roles it is the usual level
+    for, so a manager setting someone's training starts from their role."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("what it covers"), blank=True)
+    roles = models.JSONField(_("usual for roles"), default=list, blank=True)
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        verbose_name = _("training level")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingAssignment(models.Model):
+    """The training a manager has assessed a person needs, by when, and when it was done.
+    At most one open (not completed) assignment per person."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="training")
+    level = models.ForeignKey(TrainingLevel, on_delete=models.PROTECT, related_name="assignments")
+    due_on = models.DateField(_("due"))
+    assigned_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assigned_at = models.DateTimeField(default=timezone.now)
+    completed_on = models.DateField(_("completed"), null=True, blank=True)
+    completed_recorded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        verbose_name = _("training assignment")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(completed_on__isnull=True),
+                name="training_one_open_per_person",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} for {self.user}, due {self.due_on}"
+
+    def is_overdue(self, today) -> bool:
+        return self.completed_on is None and self.due_on < today
+
+
+class TrainingReminder(models.Model):
+    """A reminder sent: once per assignment, due date and period (e.g. "7 days before")."""
+
+    assignment = models.ForeignKey(
+        TrainingAssignment, on_delete=models.CASCADE, related_name="reminders"
+    )
+    due_on = models.DateField()
+    period = models.CharField(max_length=16)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "due_on", "period"], name="training_reminder_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.period} for training due {self.due_on}"
+
+
+class TeamExport(models.Model):
+    """Who downloaded a team list (names, signed or not, training) and when."""
+
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL)
+    rows = models.PositiveIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = _("team list export")
+
+    def __str__(self) -> str:
+        return f"Team list exported by {self.actor} at {self.at:%Y-%m-%d %H:%M}"

@@ -1,12 +1,32 @@
-"""Writes in staff: second-factor devices and recovery codes."""
+"""Writes in staff: second-factor devices and recovery codes; guidance confirmations and
+questions; training assessments, completions and reminders."""
 
-from django.db import transaction
+import logging
+from datetime import date
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.errors import ConcernlineError
 
-from .models import User
+from . import selectors, signals
+from .models import (
+    Engagement,
+    GuidanceAcknowledgement,
+    GuidanceDocument,
+    GuidanceQuestion,
+    Role,
+    Team,
+    TeamExport,
+    TrainingAssignment,
+    TrainingLevel,
+    TrainingReminder,
+    User,
+)
+
+logger = logging.getLogger(__name__)
 
 RECOVERY_CODE_COUNT = 10
 
@@ -47,3 +67,223 @@ def new_recovery_codes(*, user: User) -> list[str]:
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
     return codes
+
+
+# Guidance (section 6) and training (section 5).
+
+
+class GuidanceError(ConcernlineError):
+    code = "guidance"
+
+
+class NotAllowed(ConcernlineError):
+    status_code = 404
+    code = "not_found"
+
+
+@transaction.atomic
+def publish_guidance(*, actor: User, audience: str, title: str, body: str) -> GuidanceDocument:
+    """Publish a new version of the employees' or volunteers' guidance. Everyone it applies to
+    is asked to confirm again, since their signature is for an older version."""
+    if not (actor.is_superuser or actor.role == Role.ADMIN):
+        raise NotAllowed("Only an administrator can publish guidance.")
+    if audience not in Engagement.values:
+        raise GuidanceError("Choose employees or volunteers.", extra={"audience": "invalid"})
+    body = body.strip()
+    if not body:
+        raise GuidanceError(
+            "The guidance has no text.", extra={"body": "The guidance has no text."}
+        )
+    # Lock the audience's versions so two publishers cannot take the same number.
+    latest = (
+        GuidanceDocument.objects.select_for_update()
+        .filter(audience=audience)
+        .order_by("-version")
+        .first()
+    )
+    document = GuidanceDocument(
+        audience=audience,
+        version=(latest.version + 1) if latest else 1,
+        title=title.strip(),
+        body=body,
+        published_by=actor,
+    )
+    document.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            document.save()
+    except IntegrityError:
+        # Another administrator published the same first version at the same moment.
+        raise GuidanceError(
+            "Someone else published this guidance just now. Check the list and try again."
+        ) from None
+    logger.info("guidance %s v%s published by user %s", audience, document.version, actor.pk)
+    return document
+
+
+def _current_document(actor: User, document_id: int) -> GuidanceDocument:
+    document = selectors.current_guidance_for(actor)
+    if document is None or document.pk != document_id:
+        raise GuidanceError(
+            "This is not the current version of your guidance. Read the current one and "
+            "confirm that instead."
+        )
+    return document
+
+
+@transaction.atomic
+def confirm_guidance(*, actor: User, document_id: int) -> GuidanceAcknowledgement:
+    """Record that `actor` has received, read and understood this version (6.1): version, time
+    and person. Only the current version of the guidance that applies to them; confirming twice
+    keeps the first time."""
+    document = _current_document(actor, document_id)
+    signature, created = GuidanceAcknowledgement.objects.get_or_create(
+        document=document, user=actor, defaults={"confirmed_at": timezone.now()}
+    )
+    if created:
+        logger.info("user %s confirmed guidance %s", actor.pk, document.pk)
+    return signature
+
+
+@transaction.atomic
+def ask_guidance_question(*, actor: User, document_id: int, question: str) -> GuidanceQuestion:
+    """ "I have a question" (6.2): goes to the asker's line manager, who sees it on their team
+    page and is told on commit (by id only). It does not count as confirming."""
+    document = _current_document(actor, document_id)
+    question = question.strip()
+    if not question:
+        raise GuidanceError(
+            "Say what you would like to ask.", extra={"question": "Say what you would like to ask."}
+        )
+    record = GuidanceQuestion.objects.create(
+        document=document,
+        asked_by=actor,
+        manager_id=actor.line_manager_id,
+        question=question[:2000],
+    )
+    payload = {
+        "question_id": record.pk,
+        "asked_by_id": actor.pk,
+        "manager_id": actor.line_manager_id,
+    }
+    transaction.on_commit(
+        lambda: signals.guidance_question_asked.send(sender=GuidanceQuestion, **payload)
+    )
+    return record
+
+
+@transaction.atomic
+def mark_question_discussed(*, actor: User, question_id: int) -> GuidanceQuestion:
+    """The line manager (or HR, for someone with none) has discussed the question with the
+    person. They still confirm the guidance themselves afterwards."""
+    question = (
+        selectors.questions_for(actor)
+        .select_for_update(of=("self",))
+        .filter(pk=question_id)
+        .first()
+    )
+    if question is None:
+        raise NotAllowed("No such question.")
+    question.discussed_at = timezone.now()
+    question.discussed_by = actor
+    question.save(update_fields=["discussed_at", "discussed_by"])
+    return question
+
+
+def _overseen(actor: User, user_id: int) -> User:
+    person = selectors.people_overseen_by(actor).filter(pk=user_id).first()
+    if person is None:
+        raise NotAllowed("No such person in your team.")
+    return person
+
+
+@transaction.atomic
+def set_training(*, actor: User, user_id: int, level_id: int, due_on: date) -> TrainingAssignment:
+    """A manager's assessment of the training a person needs (5.1) and by when. Replaces the
+    person's open assignment, if any; a new due date gets its own reminders."""
+    person = _overseen(actor, user_id)
+    level = TrainingLevel.objects.filter(pk=level_id).first()
+    if level is None:
+        raise GuidanceError("Choose a training level.", extra={"level": "Choose a training level."})
+    if due_on < timezone.localdate():
+        raise GuidanceError(
+            "The due date has passed. Choose today or a later date.",
+            extra={"due_on": "The due date has passed. Choose today or a later date."},
+        )
+    assignment = (
+        TrainingAssignment.objects.select_for_update()
+        .filter(user=person, completed_on__isnull=True)
+        .first()
+    )
+    if assignment is None:
+        assignment = TrainingAssignment(user=person)
+    assignment.level = level
+    assignment.due_on = due_on
+    assignment.assigned_by = actor
+    assignment.assigned_at = timezone.now()
+    assignment.save()
+    return assignment
+
+
+@transaction.atomic
+def record_training_completed(
+    *, actor: User, assignment_id: int, completed_on: date
+) -> TrainingAssignment:
+    """Record that a person completed their training (6.3: from then on they must comply)."""
+    assignment = (
+        TrainingAssignment.objects.select_for_update()
+        .filter(
+            pk=assignment_id,
+            user__in=selectors.people_overseen_by(actor),
+            completed_on__isnull=True,
+        )
+        .first()
+    )
+    if assignment is None:
+        raise NotAllowed("No such open training.")
+    if completed_on > timezone.localdate():
+        raise GuidanceError(
+            "The completion date is in the future.",
+            extra={"completed_on": "The completion date is in the future."},
+        )
+    assignment.completed_on = completed_on
+    assignment.completed_recorded_by = actor
+    assignment.completed_recorded_at = timezone.now()
+    assignment.save()
+    return assignment
+
+
+def send_training_reminders(*, today: date | None = None) -> int:
+    """Record and announce every training reminder due today: once per assignment, due date and
+    period, however often this runs (the unique constraint decides between two runs at once).
+    notifications turns each announcement into an email and an SMS. Returns how many."""
+    today = today or timezone.localdate()
+    sent = 0
+    for assignment, period in selectors.training_reminders_due(today=today):
+        try:
+            with transaction.atomic():
+                TrainingReminder.objects.create(
+                    assignment=assignment, due_on=assignment.due_on, period=period
+                )
+                payload = {
+                    "user_id": assignment.user_id,
+                    "assignment_id": assignment.pk,
+                    "period": period,
+                    "due_date": assignment.due_on,
+                }
+                transaction.on_commit(
+                    lambda payload=payload: signals.training_reminder_due.send(
+                        sender=TrainingAssignment, **payload
+                    )
+                )
+        except IntegrityError:
+            continue  # another run recorded it first
+        sent += 1
+    return sent
+
+
+@transaction.atomic
+def record_team_export(*, actor: User, team: Team | None, rows: int) -> TeamExport:
+    """Who downloaded a team list, when, and how many rows."""
+    logger.info("team list exported by user %s (%s rows)", actor.pk, rows)
+    return TeamExport.objects.create(actor=actor, team=team, rows=rows)

@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from oncall.models import LayerMember, Rota
 from oncall.selectors import default_rota, gaps_between, on_call_at
-from staff.models import Role, User
+from staff.models import (
+    Engagement,
+    GuidanceDocument,
+    Role,
+    TrainingAssignment,
+    TrainingLevel,
+    User,
+)
 
 PASSWORD = "demo-password-for-tests"
 
@@ -85,6 +92,23 @@ class TestSeedDemo:
             "owen.manager@example.org",
             "mina.manager@example.org",
         ]
+
+    def test_guidance_v1_for_each_audience_and_training_levels_once(self):
+        seed()
+        seed()
+        documents = GuidanceDocument.objects.all()
+        assert sorted(documents.values_list("audience", "version")) == [
+            (Engagement.EMPLOYEE, 1),
+            (Engagement.VOLUNTEER, 1),
+        ]
+        employees = documents.get(audience=Engagement.EMPLOYEE)
+        assert "6.1" in employees.body and "received, read and understood" in employees.body
+        assert "[bookmark" not in employees.body and "footnoteRef" not in employees.body
+        assert documents.get(audience=Engagement.VOLUNTEER).body.startswith("PLACEHOLDER")
+        assert TrainingLevel.objects.count() == 3
+        levels_by_role = {role for level in TrainingLevel.objects.all() for role in level.roles}
+        assert levels_by_role == set(Role.values)
+        assert TrainingAssignment.objects.count() == 1
 
     def test_demo_people_sign_in_with_the_password(self, client):
         seed()

@@ -2,7 +2,9 @@
 DPO and the safeguarding lead. Safe to run twice: people are matched by email and updated."""
 
 import json
+import re
 from datetime import time, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from oncall.models import HandoffUnit, LayerMember, Rota, RotaLayer, Window
-from staff.models import Engagement, Role, Team, User
+from staff import services as staff_services
+from staff.models import (
+    Engagement,
+    GuidanceDocument,
+    Role,
+    Team,
+    TrainingAssignment,
+    TrainingLevel,
+    User,
+)
 
 PEOPLE = [
     # email, name, role, phone, team
@@ -102,6 +113,8 @@ class Command(BaseCommand):
             for position, person in enumerate(turns):
                 LayerMember.objects.create(layer=layer, person=person, position=position)
 
+        seed_guidance_and_training(people)
+
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -139,3 +152,68 @@ class Command(BaseCommand):
                     f"Demo organisation ready: {len(people)} people, rota '{rota.name}'."
                 )
             )
+
+
+GUIDANCE_DIR = Path(__file__).resolve().parents[2] / "guidance"
+EMPLOYEE_GUIDANCE_TITLE = "Confidentiality guidance for employees"
+VOLUNTEER_GUIDANCE_TITLE = "Confidentiality guidance for volunteers"
+VOLUNTEER_PLACEHOLDER = (
+    "PLACEHOLDER: the volunteers' confidentiality guidance (D05d) goes here. Publish the real "
+    "text in the admin under Guidance documents; that becomes version 2 and everyone who "
+    "volunteers is asked to confirm it."
+)
+# Guidance 5.1 leaves the level to the manager's assessment by role; these are the demo's
+# starting levels, edited in the admin under Training levels.
+TRAINING_LEVELS = [
+    (
+        "Confidentiality awareness",
+        "Induction: need to know, keeping conversations private, whom to ask (guidance 2-4).",
+        [Role.ADMIN],
+    ),
+    (
+        "Care and support practice",
+        "For staff providing regulated care and support: the general training requirements of "
+        "the learning and development guidance (E13c), consent and disclosure (3.1-3.4).",
+        [Role.CARE_WORKER],
+    ),
+    (
+        "Managing confidentiality and disclosures",
+        "For managers and specialist roles: giving advice on call, breaches, disciplinary "
+        "referral and reporting duties.",
+        [Role.MANAGER, Role.HR, Role.DPO, Role.SAFEGUARDING_LEAD],
+    ),
+]
+
+
+def employee_guidance_text() -> str:
+    """The employees' guidance as shipped in staff/guidance/, without the word processor's
+    bookmark and footnote markers."""
+    raw = (GUIDANCE_DIR / "confidentiality-guidance-employees.txt").read_text(encoding="utf-8")
+    text = re.sub(r"\[bookmark: [^\]]*\]|\[footnoteRef:\d+\]", "", raw)
+    text = re.sub(r"\[(\d+):\s+(.*?)\s*\]", r"\n(Note \1: \2)", text, flags=re.S)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def seed_guidance_and_training(people: dict[str, User]) -> None:
+    """Version 1 of each guidance (only if none is published yet, so a second run asks nobody
+    again), the training levels, and one care worker's training due in ten days."""
+    admin = people["admin@example.org"]
+    for audience, title, body in (
+        (Engagement.EMPLOYEE, EMPLOYEE_GUIDANCE_TITLE, employee_guidance_text()),
+        (Engagement.VOLUNTEER, VOLUNTEER_GUIDANCE_TITLE, VOLUNTEER_PLACEHOLDER),
+    ):
+        if not GuidanceDocument.objects.filter(audience=audience).exists():
+            staff_services.publish_guidance(actor=admin, audience=audience, title=title, body=body)
+    for position, (name, description, roles) in enumerate(TRAINING_LEVELS):
+        TrainingLevel.objects.update_or_create(
+            name=name,
+            defaults={"description": description, "roles": list(roles), "position": position},
+        )
+    cara = people["cara.worker@example.org"]
+    if not TrainingAssignment.objects.filter(user=cara).exists():
+        staff_services.set_training(
+            actor=people["mina.manager@example.org"],
+            user_id=cara.pk,
+            level_id=TrainingLevel.objects.get(name=TRAINING_LEVELS[1][0]).pk,
+            due_on=timezone.localdate() + timedelta(days=10),
+        )
