@@ -135,6 +135,13 @@ class TimelineKind(models.TextChoices):
     PAGE_DELIVERED = "page_delivered", _("Page delivered")
     PAGE_FAILED = "page_failed", _("Page failed")
     ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    STEP_STARTED = "step_started", _("Escalation step started")
+    NOBODY_TO_PAGE = "nobody_to_page", _("Warning: nobody to page")
+    FALLBACK_REACHED = "fallback_reached", _("Final fallback reached")
+    ESCALATED_NOW = "escalated_now", _("Escalated now")
+    REASSIGNED = "reassigned", _("Reassigned")
+    REMINDER = "reminder", _("Reminder to start the review")
+    REOPENED = "reopened", _("Re-opened: escalation resumed")
 
 
 class AppendOnlyError(Exception):

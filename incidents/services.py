@@ -136,6 +136,8 @@ def _open_case(
                 owner_id=case.id,
                 urgency=Urgency.URGENT,
                 rota=rota,
+                category=kind,
+                hints={"line_manager_id": reporter.line_manager_id},
             )
             add_event(
                 case=case,

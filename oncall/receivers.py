@@ -4,11 +4,11 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from notifications.models import NotificationAttempt
-from notifications.signals import attempt_status_changed, inbound_command
+from notifications.signals import attempt_status_changed, inbound_command, page_exhausted
 
 from .models import Alert, AlertState, Page
 from .selectors import open_alerts_paged_to
-from .services import AlertError, acknowledge_alert
+from .services import AlertError, acknowledge_alert, move_on_after_exhausted_page
 from .signals import page_status_changed
 
 TOPIC_PREFIX = "oncall.page:"
@@ -59,6 +59,7 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
         alert_id=page.alert_id,
         owner_type=page.alert.owner_type,
         owner_id=page.alert.owner_id,
+        page_id=page.id,
         recipient_id=page.recipient_id,
         step=page.step,
         reason=page.reason,
@@ -67,3 +68,10 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
         error_code=error_code,
         at=at,
     )
+
+
+@receiver(page_exhausted, dispatch_uid="oncall.move_on_when_exhausted")
+def move_on_when_exhausted(sender, *, topic, recipient_id, **kwargs) -> None:
+    """Every channel to a paged person failed: run the next step now, not after the wait."""
+    if topic.startswith(TOPIC_PREFIX):
+        move_on_after_exhausted_page(page_id=int(topic.removeprefix(TOPIC_PREFIX)))
