@@ -135,6 +135,7 @@ def _advance(alert: Alert, *, now) -> None:
     Caller holds the row lock and saves."""
     steps = _steps(alert)
     alert.next_step_at = None
+    paged: set[int] = set()  # one run never pages a person twice (e.g. step and fallback)
     for _guard in range(MAX_STEPS_PER_RUN):
         index = alert.current_step
         if index >= len(steps):
@@ -152,7 +153,7 @@ def _advance(alert: Alert, *, now) -> None:
             else:
                 alert.current_step = index + 1
             continue
-        _notify(alert, index=index, step=step, now=now)
+        _notify(alert, index=index, step=step, paged=paged)
         if kind == StepKind.UNTIL_ACKNOWLEDGED:
             alert.step_tries += 1
             if alert.step_tries >= step["times"]:
@@ -193,7 +194,7 @@ def _reachable(person: User) -> bool:
     return person.is_active and bool(person.phone)
 
 
-def _notify(alert: Alert, *, index: int, step: dict, now) -> None:
+def _notify(alert: Alert, *, index: int, step: dict, paged: set[int]) -> None:
     """Page everyone the step reaches. Anyone unreachable is a warning on the record; a step
     that reaches nobody pages the policy's fallback instead, never nothing."""
     found, reason = _resolve(alert, step)
@@ -215,6 +216,8 @@ def _notify(alert: Alert, *, index: int, step: dict, now) -> None:
         _tell(alert, "nobody_to_page", step=index, data={"unreachable": unreachable})
     importance = step.get("importance") or Importance.IMPORTANT
     message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+    recipients = [p for p in recipients if p.id not in paged]
+    paged.update(p.id for p in recipients)
     for person in recipients:
         page = Page.objects.create(
             alert=alert, step=index, recipient=person, reason=reason, importance=importance
