@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # A step task may arrive this much before its due time (clocks differ between hosts).
 EARLY_TOLERANCE = timedelta(seconds=1)
+# Publishing a step: try briefly, then leave it to the sweeper (a report must not wait on Redis).
+QUICK_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Steps one run may pass through without a wait (a guard; validation requires waits in loops).
 MAX_STEPS_PER_RUN = 50
 
@@ -85,9 +87,18 @@ def _enqueue_step(alert: Alert) -> None:
     if alert.next_step_at is None:
         return
     alert_id, token, eta = alert.id, str(alert.active_token), alert.next_step_at
-    transaction.on_commit(
-        lambda: escalate_alert.apply_async((alert_id, token), task_id=token, eta=eta)
-    )
+
+    def enqueue() -> None:
+        try:
+            escalate_alert.apply_async(
+                (alert_id, token), task_id=token, eta=eta, retry=True, retry_policy=QUICK_RETRY
+            )
+        except Exception:  # noqa: BLE001  (the broker is down: the alert row is the truth)
+            # The caller's work is committed and must not fail now; the sweeper runs the step
+            # once it is overdue, from any worker, when the broker is back.
+            logger.exception("alert %s: could not queue its step; the sweeper will", alert_id)
+
+    transaction.on_commit(enqueue)
 
 
 def run_alert_step(*, alert_id: int, token: str) -> bool:
