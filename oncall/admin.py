@@ -22,7 +22,15 @@ class PageInline(admin.TabularInline):
     model = Page
     extra = 0
     can_delete = False
-    readonly_fields = ["step", "recipient", "reason", "importance", "created_at", "exhausted_at"]
+    readonly_fields = [
+        "step",
+        "recipient",
+        "reason",
+        "importance",
+        "due_at",
+        "created_at",
+        "exhausted_at",
+    ]
 
 
 @admin.register(Alert)

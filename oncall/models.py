@@ -152,6 +152,8 @@ class Page(models.Model):
     )
     reason = models.CharField(max_length=32)
     importance = models.CharField(max_length=16, default="important")
+    # When the step that sent this page was due; created_at minus due_at is how late it ran.
+    due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when notifications reported that every channel to this person failed.
     exhausted_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,8 @@ from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
 from notifications.messages import PageMessage
-from notifications.services import Importance, page_person
+from notifications.models import NotificationAttempt
+from notifications.services import Importance, page_person, send_notification_attempt
 from staff.models import Role, User
 
 from .models import Alert, AlertState, Heartbeat, Page, Rota, StepKind, Urgency
@@ -118,33 +119,49 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
             # Delivered before its time (clock skew, an eager test run): the token stays
             # valid, and the sweeper runs the step once it is due.
             return False
-        _run_due(alert)
+        attempts = _run_due(alert)
+        # This worker sends the step's pages itself as soon as the step commits, sparing the
+        # first page a trip through the broker. The send tasks queued for the same attempts
+        # still run; whichever comes second finds the attempt no longer pending and does nothing.
+        ids = [a.id for a in attempts]
+        transaction.on_commit(lambda: _send_now(ids))
         return True
 
 
-def _run_due(alert: Alert, *, now=None) -> None:
+def _send_now(attempt_ids: list[int]) -> None:
+    for attempt_id in attempt_ids:
+        try:
+            send_notification_attempt(attempt_id=attempt_id)
+        except Exception:  # noqa: BLE001  (the queued send task and the sweeper still have it)
+            logger.exception("attempt %s: sending at once failed; its task will retry", attempt_id)
+
+
+def _run_due(alert: Alert, *, now=None) -> list[NotificationAttempt]:
     """What falls due on a locked alert: the next steps of a triggered one, or the review
-    reminder (then the re-opening) of an acknowledged one."""
+    reminder (then the re-opening) of an acknowledged one. Returns the attempts queued."""
     now = now or timezone.now()
+    attempts: list[NotificationAttempt] = []
     if alert.state == AlertState.TRIGGERED:
-        _advance(alert, now=now)
+        _advance(alert, now=now, attempts=attempts)
     elif alert.state == AlertState.ACKNOWLEDGED and settings.ESCALATION_REVIEW_MINUTES:
-        _review_overdue(alert, now=now)
+        _review_overdue(alert, now=now, attempts=attempts)
     else:
         alert.next_step_at = None
     alert.active_token = uuid.uuid4()  # the token that ran is spent
     alert.save()
     _enqueue_step(alert)
+    return attempts
 
 
 def _steps(alert: Alert) -> list[dict]:
     return alert.snapshot.get("policy", {}).get("steps") or builtin_steps()
 
 
-def _advance(alert: Alert, *, now) -> None:
+def _advance(alert: Alert, *, now, attempts: list | None = None) -> None:
     """Run steps from `current_step` until one makes the alert wait, or the policy ends.
     Caller holds the row lock and saves."""
     steps = _steps(alert)
+    due_at = alert.next_step_at
     alert.next_step_at = None
     paged: set[int] = set()  # one run never pages a person twice (e.g. step and fallback)
     for _guard in range(MAX_STEPS_PER_RUN):
@@ -164,7 +181,9 @@ def _advance(alert: Alert, *, now) -> None:
             else:
                 alert.current_step = index + 1
             continue
-        _notify(alert, index=index, step=step, paged=paged)
+        attempts_now = _notify(alert, index=index, step=step, paged=paged, due_at=due_at)
+        if attempts is not None:
+            attempts.extend(attempts_now)
         if kind == StepKind.UNTIL_ACKNOWLEDGED:
             alert.step_tries += 1
             if alert.step_tries >= step["times"]:
@@ -205,7 +224,9 @@ def _reachable(person: User) -> bool:
     return person.is_active and bool(person.phone)
 
 
-def _notify(alert: Alert, *, index: int, step: dict, paged: set[int]) -> None:
+def _notify(
+    alert: Alert, *, index: int, step: dict, paged: set[int], due_at=None
+) -> list[NotificationAttempt]:
     """Page everyone the step reaches. Anyone unreachable is a warning on the record; a step
     that reaches nobody pages the policy's fallback instead, never nothing."""
     found, reason = _resolve(alert, step)
@@ -227,19 +248,28 @@ def _notify(alert: Alert, *, index: int, step: dict, paged: set[int]) -> None:
         _tell(alert, "nobody_to_page", step=index, data={"unreachable": unreachable})
     importance = step.get("importance") or Importance.IMPORTANT
     message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+    attempts: list[NotificationAttempt] = []
     recipients = [p for p in recipients if p.id not in paged]
     paged.update(p.id for p in recipients)
     for person in recipients:
         page = Page.objects.create(
-            alert=alert, step=index, recipient=person, reason=reason, importance=importance
+            alert=alert,
+            step=index,
+            recipient=person,
+            reason=reason,
+            importance=importance,
+            due_at=due_at,
         )
-        page_person(recipient=person, importance=importance, message=message, topic=page.topic)
+        attempts += page_person(
+            recipient=person, importance=importance, message=message, topic=page.topic
+        )
     _tell(
         alert,
         "step_started",
         step=index,
         data={"step_kind": step["kind"], "recipient_ids": [p.id for p in recipients]},
     )
+    return attempts
 
 
 def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, data=None) -> None:
@@ -257,7 +287,7 @@ def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, da
     transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload))
 
 
-def _review_overdue(alert: Alert, *, now) -> None:
+def _review_overdue(alert: Alert, *, now, attempts: list) -> None:
     """An urgent alert acknowledged but not taken into review in time: remind the person who
     acknowledged it once, then re-open it and resume the escalation where it stopped."""
     if alert.reminded_at is None:
@@ -267,7 +297,7 @@ def _review_overdue(alert: Alert, *, now) -> None:
             alert=alert, step=alert.current_step, recipient=person, reason="review_reminder"
         )
         message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
-        page_person(
+        attempts += page_person(
             recipient=person, importance=Importance.IMPORTANT, message=message, topic=page.topic
         )
         _tell(alert, "reminder", actor_id=None, data={"recipient_id": person.id})
@@ -279,7 +309,7 @@ def _review_overdue(alert: Alert, *, now) -> None:
     alert.acknowledged_at = None
     alert.acknowledged_via = ""
     alert.reminded_at = None
-    _advance(alert, now=now)
+    _advance(alert, now=now, attempts=attempts)
 
 
 def sweep_alerts(*, now=None) -> int:
