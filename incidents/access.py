@@ -38,6 +38,13 @@ class Basis(StrEnum):
 
 
 FULL_VIEW = frozenset(Basis) - {Basis.REPORTER}
+# Who may steer a case's paging ("escalate now", "reassign to ..."): a manager who owns the
+# case or was paged for it. Others who may read it (safeguarding lead, DPO) may not.
+STEER_ESCALATION = frozenset({Basis.OWNER, Basis.PAGED})
+
+
+def may_steer_escalation(user: User, bases: list[Basis]) -> bool:
+    return user.role == Role.MANAGER and any(b in STEER_ESCALATION for b in bases)
 
 
 @dataclass(frozen=True)

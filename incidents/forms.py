@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from staff.models import Role, User
+
 from .models import Ground, ReportKind, YesNoUnsure
 
 
@@ -59,3 +61,20 @@ class ReportForm(forms.Form):
         if cleaned.get("kind") == ReportKind.URGENT_DISCLOSURE and not cleaned.get("grounds"):
             self.add_error("grounds", _("Tick at least one reason the disclosure could not wait."))
         return cleaned
+
+
+class ReassignForm(forms.Form):
+    """Whom to hand a case to: an active manager with a mobile number to page."""
+
+    to = forms.ModelChoiceField(
+        label=_("Reassign to"),
+        queryset=User.objects.none(),
+        error_messages={"invalid_choice": _("Choose a manager who can be paged.")},
+    )
+
+    def __init__(self, *args, exclude=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        managers = User.objects.filter(role=Role.MANAGER, is_active=True).exclude(phone="")
+        if exclude is not None:
+            managers = managers.exclude(pk=exclude.pk)
+        self.fields["to"].queryset = managers.order_by("full_name")

@@ -184,6 +184,8 @@ class AccessAction(models.TextChoices):
     VIEW_AS_REPORTER = "view_reporter", _("Viewed own report")
     API_VIEW = "api_view", _("Read through the API")
     ACKNOWLEDGE = "acknowledge", _("Acknowledged")
+    ESCALATE = "escalate", _("Escalated now")
+    REASSIGN = "reassign", _("Reassigned")
 
 
 class AccessLogEntry(models.Model):

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from config.errors import ConcernlineError
 from oncall.models import Alert, AlertState, Urgency
 from oncall.selectors import default_rota
-from oncall.services import acknowledge_alert, raise_alert
+from oncall.services import acknowledge_alert, escalate_now, raise_alert, reassign_alert
 from staff.models import User
 
 from .models import (
@@ -232,3 +232,38 @@ def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
             data={"via": via},
             dedupe_key=f"ack:{case_id}:{user_id}:{at.isoformat()}",
         )
+
+
+def _latest_alert(case: Case) -> Alert:
+    alert = (
+        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
+        .order_by("-created_at")
+        .first()
+    )
+    if alert is None:
+        raise ConcernlineError(_("This case has no page to pass on."))
+    return alert
+
+
+def escalate_case_now(*, case: Case, actor: User) -> Case:
+    """Run the case's next escalation step now. The timeline entry comes from oncall's
+    alert_event (see receivers.on_alert_event)."""
+    alert = _latest_alert(case)
+    if alert.state != AlertState.TRIGGERED:
+        raise ConcernlineError(
+            _("This case's page has been answered; there is nothing to pass on.")
+        )
+    escalate_now(alert=alert, actor=actor, via="web")
+    return case
+
+
+def reassign_case(*, case: Case, actor: User, to: User) -> Case:
+    """Hand the case to `to`: they become its owner and are paged now, and must acknowledge
+    (the escalation carries on if they do not)."""
+    alert = _latest_alert(case)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        reassign_alert(alert=alert, actor=actor, to=to)
+        case.owner = to
+        case.save(update_fields=["owner"])
+    return case

@@ -11,4 +11,6 @@ urlpatterns = [
     path("cases/", views.case_list, name="case-list"),
     path("cases/<str:reference>/", views.case_detail, name="case-detail"),
     path("cases/<str:reference>/acknowledge/", views.case_acknowledge, name="case-acknowledge"),
+    path("cases/<str:reference>/escalate/", views.case_escalate, name="case-escalate"),
+    path("cases/<str:reference>/reassign/", views.case_reassign, name="case-reassign"),
 ]

@@ -8,10 +8,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.errors import ConcernlineError
+from staff.models import Role
 
 from . import selectors, services
-from .access import FULL_VIEW, Basis, CaseNotFound, bases_for, get_case_for
-from .forms import ReportForm
+from .access import (
+    FULL_VIEW,
+    STEER_ESCALATION,
+    Basis,
+    CaseNotFound,
+    bases_for,
+    get_case_for,
+    may_steer_escalation,
+)
+from .forms import ReassignForm, ReportForm
 from .models import AccessAction, CaseStatus
 
 
@@ -79,6 +88,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
     case = access.case
+    bases = bases_for(request.user, case)
+    steer = case.urgent and may_steer_escalation(request.user, bases)
     return render(
         request,
         "incidents/case_detail.html",
@@ -88,8 +99,9 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "timeline": selectors.timeline_for(case, full=True),
             "basis": access.basis,
             # Only a person paged may take the case: nobody else is offered a button that fails.
-            "can_acknowledge": case.status == CaseStatus.REPORTED
-            and Basis.PAGED in bases_for(request.user, case),
+            "can_acknowledge": case.status == CaseStatus.REPORTED and Basis.PAGED in bases,
+            "can_steer": steer,
+            "reassign_form": ReassignForm(exclude=request.user) if steer else None,
         },
     )
 
@@ -108,6 +120,48 @@ def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Acknowledged. You now own this case."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+def _steering_case_or_404(request, reference, action):
+    """The case, if the user is a manager who owns it or was paged for it; 404 otherwise,
+    as for any case someone may not act on."""
+    if request.user.role != Role.MANAGER:
+        raise Http404(_("No such case."))
+    return _case_or_404(request, reference, action, STEER_ESCALATION)
+
+
+@login_required
+@require_POST
+def case_escalate(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _steering_case_or_404(request, reference, AccessAction.ESCALATE)
+    try:
+        services.escalate_case_now(case=access.case, actor=request.user)
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Passed on: the next step is being paged now."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+@login_required
+@require_POST
+def case_reassign(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _steering_case_or_404(request, reference, AccessAction.REASSIGN)
+    form = ReassignForm(request.POST, exclude=request.user)
+    if not form.is_valid():
+        for error in form.errors.get("to", []):
+            messages.error(request, error)
+        return redirect("incidents:case-detail", reference=reference)
+    try:
+        services.reassign_case(case=access.case, actor=request.user, to=form.cleaned_data["to"])
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Reassigned to %(name)s, who is being paged.") % {"name": form.cleaned_data["to"]},
+        )
     return redirect("incidents:case-detail", reference=reference)
 
 
