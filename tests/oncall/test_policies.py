@@ -432,3 +432,22 @@ class TestHousekeeping:
         assert len(problems) == 1 and "has no mobile number" in problems[0]
         assert people["manager"].full_name in problems[0]
         assert check_paging_readiness.apply().get() == 1
+
+
+class TestDemoPolicies:
+    def test_seed_demo_makes_sound_policies_twice_over(self, db, settings):
+        from django.core.management import call_command
+
+        from oncall.policies import STEP_FIELDS
+
+        settings.DEMO_PASSWORD = "a-long-demo-password"
+        call_command("seed_demo")
+        call_command("seed_demo")
+        policies = EscalationPolicy.objects.order_by("name")
+        assert [p.name for p in policies] == ["Other urgent reports", "Urgent disclosure"]
+        for made in policies:
+            steps = [{f: getattr(s, f) for f in STEP_FIELDS} for s in made.steps.all()]
+            assert policy_problems(steps) == [], made.name
+        assert choose_policy(category="urgent_disclosure", urgency="urgent").name == (
+            "Urgent disclosure"
+        )
