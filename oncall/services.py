@@ -88,6 +88,8 @@ def _enqueue_step(alert: Alert) -> None:
     if alert.next_step_at is None:
         return
     alert_id, token, eta = alert.id, str(alert.active_token), alert.next_step_at
+    if eta <= timezone.now():
+        eta = None  # due now: straight to a worker, not through its ETA timer
 
     def enqueue() -> None:
         try:
@@ -119,12 +121,13 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
             # Delivered before its time (clock skew, an eager test run): the token stays
             # valid, and the sweeper runs the step once it is due.
             return False
-        attempts = _run_due(alert)
         # This worker sends the step's pages itself as soon as the step commits, sparing the
-        # first page a trip through the broker. The send tasks queued for the same attempts
-        # still run; whichever comes second finds the attempt no longer pending and does nothing.
-        ids = [a.id for a in attempts]
+        # first page a trip through the broker; registered first, so it runs before the
+        # bookkeeping that also waits for the commit. The send tasks queued for the same
+        # attempts still run; whichever comes second finds the attempt no longer pending.
+        ids: list[int] = []
         transaction.on_commit(lambda: _send_now(ids))
+        ids.extend(attempt.id for attempt in _run_due(alert))
         return True
 
 
