@@ -122,12 +122,12 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
             # valid, and the sweeper runs the step once it is due.
             return False
         # This worker sends the step's pages itself as soon as the step commits, sparing the
-        # first page a trip through the broker; registered first, so it runs before the
-        # bookkeeping that also waits for the commit. The send tasks queued for the same
-        # attempts still run; whichever comes second finds the attempt no longer pending.
-        ids: list[int] = []
+        # first page a trip through the broker. Registered last: the timeline entries (a few
+        # milliseconds) are written before a provider call that may hang or kill the worker.
+        # The send tasks queued for the same attempts still run; whichever comes second finds
+        # the attempt no longer pending and does nothing.
+        ids = [attempt.id for attempt in _run_due(alert)]
         transaction.on_commit(lambda: _send_now(ids))
-        ids.extend(attempt.id for attempt in _run_due(alert))
         return True
 
 

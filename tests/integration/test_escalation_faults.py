@@ -173,6 +173,10 @@ def test_redis_flushed_while_an_alert_waits(
     worker = start_worker(CELERY_BROKER_URL=private_redis.url, **FAST)
     case = report(people)
     wait_for(lambda: count(sandbox, people["manager"]), what="step 1's page")
+    wait_for(
+        lambda: case.timeline.filter(kind=TimelineKind.PAGE_SENT).exists(),
+        what="step 1's page recorded, so the alert is only waiting",
+    )
 
     # Step 3 waits as an ETA task, in Redis and in the worker's memory: lose both.
     worker.kill()
