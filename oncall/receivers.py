@@ -8,7 +8,12 @@ from notifications.signals import attempt_status_changed, inbound_command, page_
 
 from .models import Alert, AlertState, Page
 from .selectors import open_alerts_paged_to
-from .services import AlertError, acknowledge_alert, move_on_after_exhausted_page
+from .services import (
+    AlertError,
+    acknowledge_alert,
+    escalate_now,
+    move_on_after_exhausted_page,
+)
 from .signals import page_status_changed
 
 TOPIC_PREFIX = "oncall.page:"
@@ -75,3 +80,18 @@ def move_on_when_exhausted(sender, *, topic, recipient_id, **kwargs) -> None:
     """Every channel to a paged person failed: run the next step now, not after the wait."""
     if topic.startswith(TOPIC_PREFIX):
         move_on_after_exhausted_page(page_id=int(topic.removeprefix(TOPIC_PREFIX)))
+
+
+@receiver(inbound_command, dispatch_uid="oncall.escalate_by_sms")
+def escalate_by_sms(sender, *, user, command, argument, channel, **kwargs) -> str | None:
+    """ "ESCALATE <reference>" (or a reply code meaning it): pass the page on at once."""
+    if command != "escalate":
+        return None
+    alerts = [a for a in open_alerts_paged_to(user) if not argument or a.reference == argument]
+    if len(alerts) != 1:
+        return _("Concernline: reply ESCALATE and the case reference.")
+    try:
+        escalate_now(alert=alerts[0], actor=user, via=channel)
+    except AlertError as exc:
+        return str(exc)
+    return _("Concernline: %(ref)s has been passed on.") % {"ref": alerts[0].reference}

@@ -451,3 +451,33 @@ class TestDemoPolicies:
         assert choose_policy(category="urgent_disclosure", urgency="urgent").name == (
             "Urgent disclosure"
         )
+
+
+class TestEscalateBySms:
+    def test_the_escalate_command_passes_the_page_on(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        from notifications.signals import inbound_command
+
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        raise_(capture, rota=rota)
+        with capture(execute=True):
+            answers = inbound_command.send(
+                sender=None,
+                user=people["manager"],
+                command="escalate",
+                argument=REF,
+                channel="sms",
+                topic="",
+            )
+        assert "passed on" in "".join(str(a) for _r, a in answers if a)
+        assert phones(outbox)[1:] == [str(people["manager2"].phone)]
+
+    def test_someone_with_no_open_page_is_told_how(self, people, rota):
+        from notifications.signals import inbound_command
+
+        answers = inbound_command.send(
+            sender=None, user=people["hr"], command="escalate", argument="", channel="sms"
+        )
+        assert "reply ESCALATE" in "".join(str(a) for _r, a in answers if a)
