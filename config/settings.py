@@ -456,3 +456,15 @@ CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("staff.context_processors.guidance_prompt")
 # The team page lists names and questions people asked: it signs out when idle, like case pages.
 SESSION_IDLE_PROTECTED_PATHS.append("/staff/team/")
+# Escalation policies count in minutes; this is how many seconds a policy minute lasts
+# (60 in production; tests and benchmarks compress time with a fraction of a second).
+ESCALATION_MINUTE_SECONDS = float(os.environ.get("ESCALATION_MINUTE_SECONDS", "60"))
+# Policy minutes an acknowledged urgent alert may wait to be taken into review before the
+# acknowledger is reminded, and as long again before it re-opens (0: never).
+ESCALATION_REVIEW_MINUTES = env_int("ESCALATION_REVIEW_MINUTES", 30)
+# How stale the sweeper's heartbeat may be before /health/ reports 503.
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env_int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", 60)
+CELERY_BEAT_SCHEDULE["check-paging-readiness"] = {
+    "task": "oncall.check_paging_readiness",
+    "schedule": crontab(hour=2, minute=30),
+}

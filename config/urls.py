@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from config.health import health
 from incidents import api
 from notifications import views as notifications_views
 from oncall import api as oncall_api
@@ -52,6 +53,7 @@ urlpatterns = [
     path("staff/", include("staff.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
+    path("health/", health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("oncall/", include("oncall.urls")),
     path("", include("incidents.urls")),

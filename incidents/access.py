@@ -50,6 +50,13 @@ REVIEW = frozenset({Basis.OWNER, Basis.REVIEWER, Basis.PAGED, Basis.ESCALATED})
 HR_STAGES = frozenset({Basis.HR})
 # Roles that may break the glass (a care worker never needs to).
 BREAK_GLASS_ROLES = frozenset({Role.MANAGER, Role.HR, Role.DPO, Role.SAFEGUARDING_LEAD, Role.ADMIN})
+# Who may steer a case's paging ("escalate now", "reassign to ..."): a manager who owns the
+# case or was paged for it. Others who may read it (safeguarding lead, DPO) may not.
+STEER_ESCALATION = frozenset({Basis.OWNER, Basis.PAGED})
+
+
+def may_steer_escalation(user: User, bases: list[Basis]) -> bool:
+    return user.role == Role.MANAGER and any(b in STEER_ESCALATION for b in bases)
 
 
 @dataclass(frozen=True)

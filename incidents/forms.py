@@ -222,3 +222,20 @@ class BreakGlassForm(forms.Form):
         min_length=10,
         max_length=2000,
     )
+
+
+class ReassignForm(forms.Form):
+    """Whom to hand a case to: an active manager with a mobile number to page."""
+
+    to = forms.ModelChoiceField(
+        label=_("Reassign to"),
+        queryset=User.objects.none(),
+        error_messages={"invalid_choice": _("Choose a manager who can be paged.")},
+    )
+
+    def __init__(self, *args, exclude=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        managers = User.objects.filter(role=Role.MANAGER, is_active=True).exclude(phone="")
+        if exclude is not None:
+            managers = managers.exclude(pk=exclude.pk)
+        self.fields["to"].queryset = managers.order_by("full_name")

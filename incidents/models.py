@@ -217,6 +217,13 @@ class TimelineKind(models.TextChoices):
     CLOCK_WARNED = "clock_warned", _("Clock warning")
     CLOCK_BREACHED = "clock_breached", _("Clock ran out")
     BREAK_GLASS = "break_glass", _("Break-glass access")
+    STEP_STARTED = "step_started", _("Escalation step started")
+    NOBODY_TO_PAGE = "nobody_to_page", _("Warning: nobody to page")
+    FALLBACK_REACHED = "fallback_reached", _("Final fallback reached")
+    ESCALATED_NOW = "escalated_now", _("Escalated now")
+    REASSIGNED = "reassigned", _("Reassigned")
+    REMINDER = "reminder", _("Reminder to start the review")
+    REOPENED = "reopened", _("Re-opened: escalation resumed")
 
 
 class AppendOnlyError(Exception):
@@ -264,6 +271,8 @@ class AccessAction(models.TextChoices):
     EXPORT = "export", _("Exported")
     ACCESS_LOG = "access_log", _("Read the access log")
     BREAK_GLASS = "break_glass", _("Broke the glass")
+    ESCALATE = "escalate", _("Escalated now")
+    REASSIGN = "reassign", _("Reassigned")
 
 
 class AccessLogEntry(models.Model):

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from oncall.signals import alert_acknowledged, page_status_changed
+from oncall.signals import alert_acknowledged, alert_event, page_status_changed
 from staff.models import User
 
 from . import services
@@ -32,6 +32,7 @@ def on_page_status_changed(
     alert_id,
     owner_type,
     owner_id,
+    page_id,
     recipient_id,
     step,
     status,
@@ -61,5 +62,33 @@ def on_page_status_changed(
             "provider_sid": provider_sid,
             "error_code": error_code,
         },
-        dedupe_key=f"page:{alert_id}:{recipient_id}:{step}:{kind}",
+        dedupe_key=f"page:{page_id}:{kind}",
+    )
+
+
+ALERT_EVENTS = {
+    "step_started": TimelineKind.STEP_STARTED,
+    "nobody_to_page": TimelineKind.NOBODY_TO_PAGE,
+    "fallback_reached": TimelineKind.FALLBACK_REACHED,
+    "escalated_now": TimelineKind.ESCALATED_NOW,
+    "reassigned": TimelineKind.REASSIGNED,
+    "reminder": TimelineKind.REMINDER,
+    "reopened": TimelineKind.REOPENED,
+}
+
+
+@receiver(alert_event, dispatch_uid="incidents.record_alert_event")
+def on_alert_event(sender, *, alert_id, owner_type, owner_id, kind, step, actor_id, data, at, **kw):
+    timeline_kind = ALERT_EVENTS.get(kind)
+    if owner_type != Case.ALERT_OWNER_TYPE or timeline_kind is None:
+        return
+    case = Case.objects.filter(pk=owner_id).first()
+    if case is None:
+        return
+    services.add_event(
+        case=case,
+        kind=timeline_kind,
+        actor=User.objects.filter(pk=actor_id).first() if actor_id else None,
+        at=at,
+        data={"alert_id": alert_id, "step": step, **data},
     )

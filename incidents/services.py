@@ -18,7 +18,13 @@ from config.errors import ConcernlineError
 from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
 from oncall.selectors import default_rota, on_call_at
-from oncall.services import acknowledge_alert, raise_alert
+from oncall.services import (
+    acknowledge_alert,
+    escalate_now,
+    raise_alert,
+    reassign_alert,
+    resolve_alerts,
+)
 from staff.models import Role, User
 
 from .models import (
@@ -162,6 +168,8 @@ def _open_case(
                 owner_id=case.id,
                 urgency=Urgency.URGENT,
                 rota=rota,
+                category=kind,
+                hints={"line_manager_id": reporter.line_manager_id},
             )
             add_event(
                 case=case,
@@ -420,6 +428,8 @@ def start_review(*, case: Case, actor: User) -> Case:
         case.save()
         meet_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
         add_event(case=case, kind=TimelineKind.REVIEW_STARTED, actor=actor, at=now)
+        # Taken into review: paging for it ends, review reminders included.
+        resolve_alerts(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id, actor=actor)
     return case
 
 
@@ -882,3 +892,38 @@ def sweep_clocks(*, now=None) -> dict:
                 )
                 done["warned"] += 1
     return done
+
+
+def _latest_alert(case: Case) -> Alert:
+    alert = (
+        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
+        .order_by("-created_at")
+        .first()
+    )
+    if alert is None:
+        raise ConcernlineError(_("This case has no page to pass on."))
+    return alert
+
+
+def escalate_case_now(*, case: Case, actor: User) -> Case:
+    """Run the case's next escalation step now. The timeline entry comes from oncall's
+    alert_event (see receivers.on_alert_event)."""
+    alert = _latest_alert(case)
+    if alert.state != AlertState.TRIGGERED:
+        raise ConcernlineError(
+            _("This case's page has been answered; there is nothing to pass on.")
+        )
+    escalate_now(alert=alert, actor=actor, via="web")
+    return case
+
+
+def reassign_case(*, case: Case, actor: User, to: User) -> Case:
+    """Hand the case to `to`: they become its owner and are paged now, and must acknowledge
+    (the escalation carries on if they do not)."""
+    alert = _latest_alert(case)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        reassign_alert(alert=alert, actor=actor, to=to)
+        case.owner = to
+        case.save(update_fields=["owner"])
+    return case

@@ -35,4 +35,6 @@ urlpatterns = [
     path("breach-log/", views.breach_log, name="breach-log"),
     path("outcomes/", views.outcomes, name="outcomes"),
     path("outcomes/export.csv", views.outcomes_export, name="outcomes-export"),
+    path("cases/<str:reference>/escalate/", views.case_escalate, name="case-escalate"),
+    path("cases/<str:reference>/reassign/", views.case_reassign, name="case-reassign"),
 ]

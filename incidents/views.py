@@ -11,9 +11,20 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.errors import ConcernlineError
+from staff.models import Role
 
 from . import access, selectors, services
-from .access import FULL_VIEW, HR_STAGES, REVIEW, Basis, CaseNotFound, bases_for, get_case_for
+from .access import (
+    FULL_VIEW,
+    HR_STAGES,
+    REVIEW,
+    STEER_ESCALATION,
+    Basis,
+    CaseNotFound,
+    bases_for,
+    get_case_for,
+    may_steer_escalation,
+)
 from .forms import (
     AddInformationForm,
     AttachmentForm,
@@ -23,6 +34,7 @@ from .forms import (
     KindForm,
     NoteForm,
     OutcomeForm,
+    ReassignForm,
     ReportForm,
     ReviewerForm,
     SafeguardingReferralForm,
@@ -152,6 +164,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     case = access.case
     bases = set(bases_for(request.user, case))
     can_review = bool(bases & REVIEW)
+    steer = case.urgent and may_steer_escalation(request.user, list(bases))
     return render(
         request,
         "incidents/case_detail.html",
@@ -191,6 +204,8 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "attachment_form": AttachmentForm(),
             "breach_form": BreachDecisionForm(),
             "safeguarding_form": SafeguardingReferralForm(),
+            "can_steer": steer,
+            "reassign_form": ReassignForm(exclude=request.user) if steer else None,
         },
     )
 
@@ -507,6 +522,48 @@ def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Acknowledged. You now own this case."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+def _steering_case_or_404(request, reference, action):
+    """The case, if the user is a manager who owns it or was paged for it; 404 otherwise,
+    as for any case someone may not act on."""
+    if request.user.role != Role.MANAGER:
+        raise Http404(_("No such case."))
+    return _case_or_404(request, reference, action, STEER_ESCALATION)
+
+
+@login_required
+@require_POST
+def case_escalate(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _steering_case_or_404(request, reference, AccessAction.ESCALATE)
+    try:
+        services.escalate_case_now(case=access.case, actor=request.user)
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Passed on: the next step is being paged now."))
+    return redirect("incidents:case-detail", reference=reference)
+
+
+@login_required
+@require_POST
+def case_reassign(request: HttpRequest, reference: str) -> HttpResponse:
+    access = _steering_case_or_404(request, reference, AccessAction.REASSIGN)
+    form = ReassignForm(request.POST, exclude=request.user)
+    if not form.is_valid():
+        for error in form.errors.get("to", []):
+            messages.error(request, error)
+        return redirect("incidents:case-detail", reference=reference)
+    try:
+        services.reassign_case(case=access.case, actor=request.user, to=form.cleaned_data["to"])
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Reassigned to %(name)s, who is being paged.") % {"name": form.cleaned_data["to"]},
+        )
     return redirect("incidents:case-detail", reference=reference)
 
 

@@ -5,11 +5,16 @@ from django.utils.translation import gettext as _
 
 from notifications.models import NotificationAttempt
 from notifications.services import close_pages
-from notifications.signals import attempt_status_changed, inbound_command
+from notifications.signals import attempt_status_changed, inbound_command, page_exhausted
 
 from .models import Alert, AlertState, Page
 from .selectors import open_alerts_paged_to
-from .services import AlertError, acknowledge_alert, escalate_now
+from .services import (
+    AlertError,
+    acknowledge_alert,
+    escalate_now,
+    move_on_after_exhausted_page,
+)
 from .signals import alert_acknowledged, page_status_changed
 
 TOPIC_PREFIX = "oncall.page:"
@@ -81,6 +86,7 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
         alert_id=page.alert_id,
         owner_type=page.alert.owner_type,
         owner_id=page.alert.owner_id,
+        page_id=page.id,
         recipient_id=page.recipient_id,
         step=page.step,
         reason=page.reason,
@@ -96,3 +102,26 @@ def stop_paging_on_ack(sender, *, alert_id, user_id, via, **kwargs) -> None:
     """No retry call or next channel for an alert someone acknowledged."""
     topics = [p.topic for p in Page.objects.filter(alert_id=alert_id)]
     close_pages(topics=topics, acknowledged_by_id=user_id, via=via)
+
+
+@receiver(page_exhausted, dispatch_uid="oncall.move_on_when_exhausted")
+def move_on_when_exhausted(sender, *, topic, recipient_id, **kwargs) -> None:
+    """Every channel to a paged person failed: run the next step now, not after the wait."""
+    if topic.startswith(TOPIC_PREFIX):
+        move_on_after_exhausted_page(page_id=int(topic.removeprefix(TOPIC_PREFIX)))
+
+
+@receiver(inbound_command, dispatch_uid="oncall.escalate_by_sms")
+def escalate_by_sms(sender, *, user, command, argument, channel, topic="", **kwargs) -> str | None:
+    """ "ESCALATE <reference>": pass the page on at once. A reply code or key press names its
+    page (a topic) and is handled by acknowledge_by_sms, so it is never escalated twice."""
+    if command != "escalate" or topic:
+        return None
+    alerts = [a for a in open_alerts_paged_to(user) if not argument or a.reference == argument]
+    if len(alerts) != 1:
+        return _("Concernline: reply ESCALATE and the case reference.")
+    try:
+        escalate_now(alert=alerts[0], actor=user, via=channel)
+    except AlertError as exc:
+        return str(exc)
+    return _("Concernline: %(ref)s has been passed on.") % {"ref": alerts[0].reference}

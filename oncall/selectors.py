@@ -235,3 +235,25 @@ def owners_paged_to(*, user: User, owner_type: str):
     return Page.objects.filter(recipient=user, alert__owner_type=owner_type).values(
         "alert__owner_id"
     )
+
+
+def unreachable_on_call(*, when: datetime | None = None) -> list[str]:
+    """Plain-words warnings about people a page cannot reach: on call now in any rota, or named
+    in an active policy, with no mobile number (ids and names only)."""
+    from .models import EscalationStep
+
+    when = when or timezone.now()
+    people = {}
+    for rota in Rota.objects.all():
+        for person in on_call_at(rota, when):
+            people[person.id] = (person, f"on call in {rota.name}")
+    steps = EscalationStep.objects.filter(
+        policy__is_active=True, person__isnull=False
+    ).select_related("person", "policy")
+    for step in steps:
+        people.setdefault(step.person_id, (step.person, f"named in policy {step.policy.name}"))
+    return [
+        f"{person.full_name} (id {person.id}), {why}, has no mobile number"
+        for person, why in people.values()
+        if not person.phone or not person.is_active
+    ]

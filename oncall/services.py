@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
 from notifications.messages import PageMessage
-from notifications.services import Importance, page_person, queue_sms
+from notifications.models import NotificationAttempt
+from notifications.services import Importance, page_person, queue_sms, send_notification_attempt
 from staff.models import Role, User
 
 from . import rotas
@@ -27,22 +28,33 @@ from .models import (
     AlertState,
     GapWarning,
     HandoffReminder,
+    Heartbeat,
     Page,
     PersonalFeed,
     Rota,
     RotaOverride,
+    StepKind,
     Urgency,
     new_feed_secret,
 )
-from .selectors import on_call_at, shifts_for_rotas
-from .signals import alert_acknowledged
+from .policies import (
+    ROTA_KINDS,
+    builtin_steps,
+    fallback_people,
+    minute_seconds,
+    snapshot_for,
+)
+from .selectors import shifts_for_rotas
+from .signals import alert_acknowledged, alert_event
 
 logger = logging.getLogger(__name__)
 
-# Steps an unacknowledged alert re-pages before it stops and waits for a person.
-MAX_STEPS = 12
 # A step task may arrive this much before its due time (clocks differ between hosts).
 EARLY_TOLERANCE = timedelta(seconds=1)
+# Publishing a step: try briefly, then leave it to the sweeper (a report must not wait on Redis).
+QUICK_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# Steps one run may pass through without a wait (a guard; validation requires waits in loops).
+MAX_STEPS_PER_RUN = 50
 
 
 class AlertError(ConcernlineError):
@@ -60,12 +72,16 @@ def raise_alert(
     owner_id: int,
     urgency: str = Urgency.URGENT,
     rota: Rota | None,
+    category: str = "",
+    hints: dict | None = None,
 ) -> Alert:
     """Create an alert and run its first step as soon as the caller's transaction commits.
 
     Call it inside the transaction that saves what the alert is about, so the alert exists
-    exactly when that does.
+    exactly when that does. The policy for `category` and `urgency` and who is on call now are
+    copied onto the alert. `hints` are ids the policy may use, e.g. {"line_manager_id": 12}.
     """
+    now = timezone.now()
     alert = Alert.objects.create(
         title=title,
         reference=reference,
@@ -74,7 +90,10 @@ def raise_alert(
         owner_id=owner_id,
         urgency=urgency,
         rota=rota,
-        next_step_at=timezone.now(),
+        category=category,
+        hints=hints or {},
+        snapshot=snapshot_for(category=category, urgency=urgency, rota=rota, now=now),
+        next_step_at=now,
     )
     _enqueue_step(alert)
     return alert
@@ -83,10 +102,23 @@ def raise_alert(
 def _enqueue_step(alert: Alert) -> None:
     from .tasks import escalate_alert
 
+    if alert.next_step_at is None:
+        return
     alert_id, token, eta = alert.id, str(alert.active_token), alert.next_step_at
-    transaction.on_commit(
-        lambda: escalate_alert.apply_async((alert_id, token), task_id=token, eta=eta)
-    )
+    if eta <= timezone.now():
+        eta = None  # due now: straight to a worker, not through its ETA timer
+
+    def enqueue() -> None:
+        try:
+            escalate_alert.apply_async(
+                (alert_id, token), task_id=token, eta=eta, retry=True, retry_policy=QUICK_RETRY
+            )
+        except Exception:  # noqa: BLE001  (the broker is down: the alert row is the truth)
+            # The caller's work is committed and must not fail now; the sweeper runs the step
+            # once it is overdue, from any worker, when the broker is back.
+            logger.exception("alert %s: could not queue its step; the sweeper will", alert_id)
+
+    transaction.on_commit(enqueue)
 
 
 def run_alert_step(*, alert_id: int, token: str) -> bool:
@@ -96,71 +128,243 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
         alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
         if (
             alert is None
-            or alert.state != AlertState.TRIGGERED
+            or alert.state == AlertState.RESOLVED
             or str(alert.active_token) != str(token)
         ):
             return False
         if alert.next_step_at is None:
-            return False  # escalation has run its MAX_STEPS; nothing more is scheduled
+            return False  # escalation has run to its end; nothing more is scheduled
         if alert.next_step_at > timezone.now() + EARLY_TOLERANCE:
             # Delivered before its time (clock skew, an eager test run): the token stays
             # valid, and the sweeper runs the step once it is due.
             return False
-        _page_step(alert)
+        # This worker sends the step's pages itself as soon as the step commits, sparing the
+        # first page a trip through the broker. Registered last: the timeline entries (a few
+        # milliseconds) are written before a provider call that may hang or kill the worker.
+        # The send tasks queued for the same attempts still run; whichever comes second finds
+        # the attempt no longer pending and does nothing.
+        ids = [attempt.id for attempt in _run_due(alert)]
+        transaction.on_commit(lambda: _send_now(ids))
         return True
 
 
-def _page_step(alert: Alert, *, now=None) -> None:
-    """Page for the alert's current step and schedule the next. Caller holds the row lock."""
+def _send_now(attempt_ids: list[int]) -> None:
+    for attempt_id in attempt_ids:
+        try:
+            send_notification_attempt(attempt_id=attempt_id)
+        except Exception:  # noqa: BLE001  (the queued send task and the sweeper still have it)
+            logger.exception("attempt %s: sending at once failed; its task will retry", attempt_id)
+
+
+def _run_due(alert: Alert, *, now=None) -> list[NotificationAttempt]:
+    """What falls due on a locked alert: the next steps of a triggered one, or the review
+    reminder (then the re-opening) of an acknowledged one. Returns the attempts queued."""
     now = now or timezone.now()
-    recipients = on_call_at(alert.rota, now) if alert.rota else []
-    reason = "on_call"
-    if not recipients:
-        # Nobody on call is itself an emergency: every manager is paged instead.
-        recipients = list(User.objects.filter(role=Role.MANAGER, is_active=True))
-        reason = "no_one_on_call"
-    if not recipients:
-        logger.error("alert %s: nobody can be paged (no rota cover and no managers)", alert.id)
-    message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
-    importance = Importance.IMPORTANT if alert.urgency == Urgency.URGENT else Importance.NORMAL
-    for person in recipients:
-        page = Page.objects.create(
-            alert=alert, step=alert.current_step, recipient=person, reason=reason
-        )
-        page_person(recipient=person, importance=importance, message=message, topic=page.topic)
-    alert.current_step += 1
-    alert.active_token = uuid.uuid4()
-    if alert.current_step < MAX_STEPS:
-        alert.next_step_at = now + timedelta(seconds=settings.ALERT_REPAGE_SECONDS)
-        alert.save()
-        _enqueue_step(alert)
+    attempts: list[NotificationAttempt] = []
+    if alert.state == AlertState.TRIGGERED:
+        _advance(alert, now=now, attempts=attempts)
+    elif alert.state == AlertState.ACKNOWLEDGED and settings.ESCALATION_REVIEW_MINUTES:
+        _review_overdue(alert, now=now, attempts=attempts)
     else:
         alert.next_step_at = None
-        alert.save()
+    alert.active_token = uuid.uuid4()  # the token that ran is spent
+    alert.save()
+    _enqueue_step(alert)
+    return attempts
+
+
+def _steps(alert: Alert) -> list[dict]:
+    return alert.snapshot.get("policy", {}).get("steps") or builtin_steps()
+
+
+def _advance(alert: Alert, *, now, attempts: list | None = None) -> None:
+    """Run steps from `current_step` until one makes the alert wait, or the policy ends.
+    Caller holds the row lock and saves."""
+    steps = _steps(alert)
+    due_at = alert.next_step_at
+    alert.next_step_at = None
+    paged: set[int] = set()  # one run never pages a person twice (e.g. step and fallback)
+    for _guard in range(MAX_STEPS_PER_RUN):
+        index = alert.current_step
+        if index >= len(steps):
+            return  # the fallback has been paged; the alert waits for a person
+        step = steps[index]
+        kind = step["kind"]
+        if kind == StepKind.WAIT:
+            alert.current_step = index + 1
+            alert.next_step_at = now + _minutes(step["minutes"])
+            return
+        if kind == StepKind.REPEAT:
+            if alert.loop < step["times"]:
+                alert.loop += 1
+                alert.current_step = step["repeat_from"] - 1
+            else:
+                alert.current_step = index + 1
+            continue
+        attempts_now = _notify(alert, index=index, step=step, paged=paged, due_at=due_at)
+        if attempts is not None:
+            attempts.extend(attempts_now)
+        if kind == StepKind.UNTIL_ACKNOWLEDGED:
+            alert.step_tries += 1
+            if alert.step_tries >= step["times"]:
+                alert.step_tries = 0
+                alert.current_step = index + 1
+            # Give the last page its interval to be answered before moving on.
+            alert.next_step_at = now + _minutes(step["minutes"])
+            return
+        if kind == StepKind.FALLBACK and alert.fallback_reached_at is None:
+            alert.fallback_reached_at = now
+            _tell(alert, "fallback_reached", step=index)
+        alert.current_step = index + 1
+    logger.error("alert %s: policy ran %s steps without a wait", alert.id, MAX_STEPS_PER_RUN)
+
+
+def _minutes(minutes) -> timedelta:
+    return timedelta(seconds=float(minutes) * minute_seconds())
+
+
+def _resolve(alert: Alert, step: dict) -> tuple[list[User], str]:
+    """Who a notify step reaches, and the page reason. Rotas come from the snapshot."""
+    kind = step["kind"]
+    if kind in (StepKind.NOTIFY_ON_CALL, StepKind.UNTIL_ACKNOWLEDGED):
+        entry = alert.snapshot.get("on_call", {}).get(str(step.get("rota_id") or ""), {})
+        ids = [p["id"] for p in entry.get("people", [])]
+        return list(User.objects.filter(pk__in=ids).order_by("pk")), "on_call"
+    if kind == StepKind.NOTIFY_LINE_MANAGER:
+        manager_id = alert.hints.get("line_manager_id")
+        return list(User.objects.filter(pk=manager_id)) if manager_id else [], "line_manager"
+    if kind == StepKind.NOTIFY_PERSON:
+        return list(User.objects.filter(pk=step["person_id"])), "named"
+    if kind == StepKind.NOTIFY_ROLE:
+        return list(User.objects.filter(role=step["role"]).order_by("pk")), "role"
+    return fallback_people(step), "fallback"
+
+
+def _reachable(person: User) -> bool:
+    return person.is_active and bool(person.phone)
+
+
+def _notify(
+    alert: Alert, *, index: int, step: dict, paged: set[int], due_at=None
+) -> list[NotificationAttempt]:
+    """Page everyone the step reaches. Anyone unreachable is a warning on the record; a step
+    that reaches nobody pages the policy's fallback instead, never nothing."""
+    found, reason = _resolve(alert, step)
+    recipients = [p for p in found if _reachable(p)]
+    unreachable = [p.id for p in found if not _reachable(p)]
+    if not recipients:
+        recipients = fallback_people(_steps(alert)[-1])
+        _tell(
+            alert,
+            "nobody_to_page",
+            step=index,
+            data={"step_kind": step["kind"], "unreachable": unreachable},
+        )
+        logger.warning("alert %s: step %s reaches nobody; paging the fallback", alert.id, index)
+        reason = "no_one_on_call" if step["kind"] in ROTA_KINDS else "no_one_to_page"
+        if not recipients:
+            logger.error("alert %s: nobody can be paged, not even the fallback", alert.id)
+    elif unreachable:
+        _tell(alert, "nobody_to_page", step=index, data={"unreachable": unreachable})
+    importance = step.get("importance") or Importance.IMPORTANT
+    message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+    attempts: list[NotificationAttempt] = []
+    recipients = [p for p in recipients if p.id not in paged]
+    paged.update(p.id for p in recipients)
+    for person in recipients:
+        page = Page.objects.create(
+            alert=alert,
+            step=index,
+            recipient=person,
+            reason=reason,
+            importance=importance,
+            due_at=due_at,
+        )
+        attempts += page_person(
+            recipient=person, importance=importance, message=message, topic=page.topic
+        )
+    _tell(
+        alert,
+        "step_started",
+        step=index,
+        data={"step_kind": step["kind"], "recipient_ids": [p.id for p in recipients]},
+    )
+    return attempts
+
+
+def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, data=None) -> None:
+    """News for the apps above (the case timeline), sent on commit. Ids only."""
+    payload = {
+        "alert_id": alert.id,
+        "owner_type": alert.owner_type,
+        "owner_id": alert.owner_id,
+        "kind": kind,
+        "step": None if step is None else step + 1,  # people count steps from 1
+        "actor_id": actor_id,
+        "data": data or {},
+        "at": timezone.now(),
+    }
+    transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload))
+
+
+def _review_overdue(alert: Alert, *, now, attempts: list) -> None:
+    """An urgent alert acknowledged but not taken into review in time: remind the person who
+    acknowledged it once, then re-open it and resume the escalation where it stopped."""
+    if alert.reminded_at is None:
+        alert.reminded_at = now
+        person = alert.acknowledged_by
+        page = Page.objects.create(
+            alert=alert, step=alert.current_step, recipient=person, reason="review_reminder"
+        )
+        message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+        attempts += page_person(
+            recipient=person, importance=Importance.IMPORTANT, message=message, topic=page.topic
+        )
+        _tell(alert, "reminder", actor_id=None, data={"recipient_id": person.id})
+        alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
+        return
+    _tell(alert, "reopened", data={"acknowledged_by_id": alert.acknowledged_by_id})
+    alert.state = AlertState.TRIGGERED
+    alert.acknowledged_by = None
+    alert.acknowledged_at = None
+    alert.acknowledged_via = ""
+    alert.reminded_at = None
+    _advance(alert, now=now, attempts=attempts)
 
 
 def sweep_alerts(*, now=None) -> int:
-    """Run every triggered alert step that is overdue by more than the grace period, whatever
-    happened to its task. Locked rows are skipped: a worker is running them right now."""
+    """Run every alert whose next step (or review reminder) is overdue by more than the grace
+    period, whatever happened to its task. Locked rows are skipped: a worker is running them
+    right now. Records the sweeper's heartbeat for the health endpoint."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
     ran = 0
     with transaction.atomic():
+        states = [AlertState.TRIGGERED]
+        if settings.ESCALATION_REVIEW_MINUTES:
+            states.append(AlertState.ACKNOWLEDGED)  # review reminders
         overdue = Alert.objects.select_for_update(skip_locked=True).filter(
-            state=AlertState.TRIGGERED, next_step_at__lt=now - grace
+            state__in=states, next_step_at__lt=now - grace
         )
         for alert in overdue:
             logger.warning(
                 "alert %s: step %s overdue, sweeper runs it", alert.id, alert.current_step
             )
-            _page_step(alert, now=now)
+            _run_due(alert, now=now)
             ran += 1
+        record_heartbeat(name="sweeper", at=now)
     return ran
+
+
+def record_heartbeat(*, name: str, at=None) -> None:
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": at or timezone.now()})
 
 
 def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
     """Stop an alert's escalation and record who took it. Only someone paged for the alert may
-    acknowledge it; acknowledging twice changes nothing."""
+    acknowledge it; acknowledging twice changes nothing. An urgent alert then waits
+    ESCALATION_REVIEW_MINUTES to be resolved (taken into review) before the acknowledger is
+    reminded, and as long again before it re-opens (0: never)."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.state != AlertState.TRIGGERED:
@@ -174,7 +378,11 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
         alert.acknowledged_via = via
         alert.active_token = uuid.uuid4()  # voids every step already queued
         alert.next_step_at = None
+        alert.reminded_at = None
+        if alert.urgency == Urgency.URGENT and settings.ESCALATION_REVIEW_MINUTES:
+            alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
         alert.save()
+        _enqueue_step(alert)
         payload = {
             "alert_id": alert.id,
             "owner_type": alert.owner_type,
@@ -187,17 +395,59 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
     return alert
 
 
+def resolve_alerts(*, owner_type: str, owner_id: int, actor: User | None) -> int:
+    """End every open alert of an owner (for a case: it went into review). Nothing more is
+    sent for them, reminders included. Returns how many were open."""
+    with transaction.atomic():
+        alerts = list(
+            Alert.objects.select_for_update()
+            .filter(owner_type=owner_type, owner_id=owner_id)
+            .exclude(state=AlertState.RESOLVED)
+        )
+        for alert in alerts:
+            if alert.state == AlertState.TRIGGERED and actor is not None:
+                alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
+                alert.acknowledged_via = "resolved"
+            alert.state = AlertState.RESOLVED
+            alert.active_token = uuid.uuid4()
+            alert.next_step_at = None
+            alert.save()
+    return len(alerts)
+
+
+def _may_steer(alert: Alert, actor: User) -> bool:
+    """Someone paged for the alert, or any manager, may pass it on or reassign it."""
+    return actor.is_active and (
+        actor.role == Role.MANAGER or alert.pages.filter(recipient=actor).exists()
+    )
+
+
 def escalate_now(*, alert: Alert, actor: User, via: str) -> Alert:
-    """Run the alert's next step at once ("pass it on", key 2 on a call, the web button).
-    Only someone paged for the alert may do it; an alert no longer triggered is left alone."""
+    """Skip the wait and run the alert's next step at once ("pass it on", the web button).
+    Only someone paged for the alert, or a manager, may; an alert no longer triggered is left
+    alone."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.state != AlertState.TRIGGERED:
             return alert
-        if not alert.pages.filter(recipient=actor).exists():
+        if not _may_steer(alert, actor):
             raise AlertError(_("Only a person paged for this alert can pass it on."))
         logger.info("alert %s: escalated now by %s via %s", alert.id, actor.id, via)
-        _page_step(alert)
+        steps = _steps(alert)
+        index = alert.current_step
+        if (
+            index < len(steps)
+            and alert.step_tries
+            and steps[index]["kind"] == (StepKind.UNTIL_ACKNOWLEDGED)
+        ):
+            # Already paging this step's person: passing it on means the step after.
+            alert.step_tries = 0
+            alert.current_step = index + 1
+        if alert.current_step >= len(steps):
+            # Past the end: page the fallback again rather than do nothing.
+            alert.current_step = len(steps) - 1
+        _tell(alert, "escalated_now", actor_id=actor.id, data={"via": via})
+        _run_due(alert)
     return alert
 
 
@@ -292,7 +542,7 @@ def _local(when: datetime) -> str:
     return formats.date_format(timezone.localtime(when, ZoneInfo(settings.TIME_ZONE)), "D j M H:i")
 
 
-def _tell(*, person: User, subject: str, body: str, topic: str) -> None:
+def _tell_person(*, person: User, subject: str, body: str, topic: str) -> None:
     """An SMS and an email to one person, both sent once the caller's transaction commits."""
     queue_sms(recipient=person, body=body, topic=topic)
     if person.email:
@@ -352,7 +602,7 @@ def warn_of_rota_gaps(*, now: datetime | None = None) -> int:
                             "end": _local(gap_end),
                         }
                         subject = _("Gap in the on-call rota %(rota)s") % {"rota": rota.name}
-                    _tell(
+                    _tell_person(
                         person=owner, subject=subject, body=body, topic=f"oncall.gap:{warning.id}"
                     )
                 told += 1
@@ -384,7 +634,7 @@ def send_handoff_reminders(*, now: datetime | None = None) -> int:
                         "Concernline: you are on call for %(rota)s from %(start)s until %(end)s."
                     ) % {"rota": rota.name, "start": _local(shift.start), "end": _local(shift.end)}
                     subject = _("You are on call soon")
-                _tell(
+                _tell_person(
                     person=shift.person,
                     subject=subject,
                     body=body,
@@ -392,3 +642,61 @@ def send_handoff_reminders(*, now: datetime | None = None) -> int:
                 )
                 reminded += 1
     return reminded
+
+
+# Policy minutes a reassigned alert waits for its new person before escalating again.
+REASSIGN_WAIT_MINUTES = 5
+
+
+def reassign_alert(*, alert: Alert, actor: User, to: User) -> Alert:
+    """Page `to` now and make them the one to acknowledge: an acknowledged alert re-opens for
+    them, and if they do not answer within REASSIGN_WAIT_MINUTES the policy carries on."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        if alert.state == AlertState.RESOLVED:
+            raise AlertError(_("This alert is closed."))
+        if not _may_steer(alert, actor):
+            raise AlertError(_("Only a manager or a person paged for this alert can reassign it."))
+        if not _reachable(to):
+            raise AlertError(_("%(name)s has no mobile number to page.") % {"name": to})
+        now = timezone.now()
+        alert.state = AlertState.TRIGGERED
+        alert.acknowledged_by, alert.acknowledged_at, alert.acknowledged_via = None, None, ""
+        alert.reminded_at = None
+        page = Page.objects.create(
+            alert=alert, step=alert.current_step, recipient=to, reason="reassigned"
+        )
+        message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
+        page_person(
+            recipient=to, importance=Importance.IMPORTANT, message=message, topic=page.topic
+        )
+        _tell(alert, "reassigned", actor_id=actor.id, data={"to_id": to.id})
+        alert.active_token = uuid.uuid4()
+        alert.next_step_at = now + _minutes(REASSIGN_WAIT_MINUTES)
+        alert.save()
+        _enqueue_step(alert)
+    return alert
+
+
+def move_on_after_exhausted_page(*, page_id: int) -> bool:
+    """Every channel to a paged person failed: don't wait out the step, run the next now.
+    Only for the latest step's pages; returns whether the alert moved on."""
+    with transaction.atomic():
+        page = Page.objects.filter(pk=page_id).first()
+        if page is None:
+            return False
+        alert = Alert.objects.select_for_update().get(pk=page.alert_id)
+        Page.objects.filter(pk=page_id, exhausted_at__isnull=True).update(
+            exhausted_at=timezone.now()
+        )
+        stale = alert.pages.filter(pk__gt=page.pk, created_at__gt=page.created_at).exists()
+        if alert.state != AlertState.TRIGGERED or alert.next_step_at is None or stale:
+            return False
+        if alert.pages.filter(step=page.step, exhausted_at__isnull=True, pk__gte=page.pk).exists():
+            return False  # someone paged in the same step may still answer
+        logger.warning("alert %s: page %s reached nobody, moving on now", alert.id, page_id)
+        alert.next_step_at = timezone.now()
+        alert.active_token = uuid.uuid4()
+        alert.save()
+        _enqueue_step(alert)
+    return True

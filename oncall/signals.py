@@ -6,6 +6,12 @@ from django.dispatch import Signal
 alert_acknowledged = Signal()
 
 # Relayed from notifications' attempt_status_changed, itself sent on commit.
-# kwargs: alert_id, owner_type, owner_id, recipient_id, step, reason, status, provider_sid,
-# error_code, at
+# kwargs: alert_id, owner_type, owner_id, page_id, recipient_id, step (from 0), reason, status,
+# provider_sid, error_code, at
 page_status_changed = Signal()
+
+# Sent on commit as the escalation moves. kwargs: alert_id, owner_type, owner_id, kind
+# ("step_started", "nobody_to_page", "fallback_reached", "escalated_now", "reassigned",
+# "reminder", "reopened"), step (counted from 1, or None), actor_id (or None), data (ids and
+# step kinds only), at.
+alert_event = Signal()

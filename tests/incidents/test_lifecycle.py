@@ -272,3 +272,16 @@ class TestThroughTheWeb:
         client.force_login(people["dpo"])
         body = client.get(reverse("incidents:case-detail", args=[case.reference])).content
         assert b"Record the decision" in body and b"Record outcome" not in body
+
+
+def test_starting_the_review_ends_the_paging(make_case, people, outbox):
+    from oncall.models import Alert, AlertState
+    from oncall.services import run_alert_step
+
+    case = make_case("crime")
+    alert = Alert.objects.get(owner_type=case.ALERT_OWNER_TYPE, owner_id=case.id)
+    token = str(alert.active_token)
+    services.start_review(case=case, actor=people["manager"])
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+    assert not run_alert_step(alert_id=alert.id, token=token)

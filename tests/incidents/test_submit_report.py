@@ -39,9 +39,19 @@ class TestSubmitReport:
         assert case.status == CaseStatus.REPORTED
         assert [m["to"] for m in outbox] == ["+447700900101"]
         alert = Alert.objects.get(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
-        assert alert.state == AlertState.TRIGGERED and alert.current_step == 1
+        assert alert.state == AlertState.TRIGGERED and alert.step_tries == 1
+        assert alert.category == "urgent_disclosure"
+        assert alert.hints == {"line_manager_id": people["worker"].line_manager_id}
         kinds = list(case.timeline.values_list("kind", flat=True))
-        assert kinds == [TimelineKind.REPORTED, TimelineKind.ALERT_RAISED, TimelineKind.PAGE_SENT]
+        assert kinds == [
+            TimelineKind.REPORTED,
+            TimelineKind.ALERT_RAISED,
+            TimelineKind.STEP_STARTED,
+            TimelineKind.PAGE_SENT,
+        ]
+        step_event = case.timeline.get(kind=TimelineKind.STEP_STARTED)
+        assert step_event.data["recipient_ids"] == [people["manager"].id]
+        assert step_event.data["step"] == 1
         page_event = case.timeline.get(kind=TimelineKind.PAGE_SENT)
         assert page_event.data["recipient_id"] == people["manager"].id
         assert page_event.data["provider_sid"] == outbox[0]["sid"]

@@ -107,11 +107,14 @@ def test_key_2_on_the_call_passes_the_alert_to_the_next_step(
     assert "passed to the next person" in " ".join(answered["said"])
     alert.refresh_from_db()
     assert alert.state == AlertState.TRIGGERED and alert.current_step == 2
-    # Step 1 pages whoever is on call again (the rota has not moved), by a new page.
-    assert alert.pages.count() == 2
+    # With no policy configured, the next level after the on-call manager is the built-in
+    # fallback: every manager, paged at once.
+    later = alert.pages.filter(step=1)
+    assert {p.recipient for p in later} == {people["manager"], people["manager2"]}
+    assert {p.reason for p in later} == {"fallback"}
     wait_for(
-        lambda: len(sandbox.sandbox.list_calls(to=str(people["manager"].phone))) == 2,
-        what="the next step's call",
+        lambda: sandbox.sandbox.list_calls(to=str(people["manager2"].phone)),
+        what="the next step's call to the other manager",
     )
 
 

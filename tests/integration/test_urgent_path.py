@@ -97,9 +97,10 @@ def test_urgent_report_is_paged_and_acknowledged_by_sms(
     assert sent.data["provider_sid"] == messages[0]["sid"]
     acknowledged = case.timeline.get(kind=TimelineKind.ACKNOWLEDGED)
     assert acknowledged.actor == people["manager"] and acknowledged.data["via"] == "sms"
-    assert [e.kind for e in case.timeline.all()][:3] == [
+    assert [e.kind for e in case.timeline.all()][:4] == [
         TimelineKind.REPORTED,
         TimelineKind.ALERT_RAISED,
+        TimelineKind.STEP_STARTED,
         TimelineKind.PAGE_SENT,
     ]
 

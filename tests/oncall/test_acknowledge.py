@@ -53,8 +53,9 @@ def acknowledged():
 
 class TestAcknowledgeAlert:
     def test_a_paged_person_acknowledges_and_the_escalation_stops(
-        self, people, rota, outbox, acknowledged, django_capture_on_commit_callbacks
+        self, people, rota, outbox, acknowledged, settings, django_capture_on_commit_callbacks
     ):
+        settings.ESCALATION_REVIEW_MINUTES = 0  # no review reminder: nothing more is due
         alert = paged_alert(rota, django_capture_on_commit_callbacks)
         # Make the next step overdue, so that only the token (not the clock) can stop it.
         Alert.objects.filter(pk=alert.pk).update(next_step_at=timezone.now() - timedelta(minutes=1))
@@ -238,7 +239,9 @@ class TestEscalateNow:
         with django_capture_on_commit_callbacks(execute=True):
             escalate_now(alert=alert, actor=people["manager"], via="sms")
         alert.refresh_from_db()
-        assert alert.current_step == 2 and len(outbox) == 2
+        # Built-in policy: passing on the on-call manager's page goes to the fallback.
+        assert alert.current_step == 2 and len(outbox) == 3
+        assert {m["to"] for m in outbox[1:]} == {MANAGER_PHONE, MANAGER2_PHONE}
         assert not run_alert_step(alert_id=alert.id, token=str(queued_token))
 
     def test_someone_not_paged_cannot_pass_it_on(
@@ -255,7 +258,8 @@ class TestEscalateNow:
                 owner_id=1,
                 rota=rota,
             )
-        with pytest.raises(AlertError):
-            escalate_now(alert=alert, actor=people["hr"], via="web")
+        for outsider in (people["hr"], people["worker"], people["admin"]):
+            with pytest.raises(AlertError):
+                escalate_now(alert=alert, actor=outsider, via="web")
         alert.refresh_from_db()
-        assert alert.current_step == 1
+        assert (alert.current_step, alert.step_tries) == (0, 1)

@@ -11,9 +11,8 @@ from notifications.messages import PageMessage, sms_text
 from notifications.models import AttemptStatus, NotificationAttempt, PageRequest
 from notifications.services import queue_sms, record_sms_status
 from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
-from oncall.selectors import on_call_at
+from oncall.policies import MAX_STEPS
 from oncall.services import (
-    MAX_STEPS,
     acknowledge_alert,
     raise_alert,
     run_alert_step,
@@ -90,7 +89,11 @@ class TestRaiseAlert:
         assert (page.step, page.recipient, page.reason) == (0, people["manager"], "on_call")
         attempt = NotificationAttempt.objects.get(topic=page.topic, channel="sms")
         assert attempt.to == MANAGER_PHONE and page.topic == f"oncall.page:{page.id}"
-        assert alert.current_step == 1
+        assert (alert.current_step, alert.step_tries) == (0, 1)  # built-in: until acknowledged
+        assert alert.snapshot["policy"]["name"] == "built-in"
+        assert alert.snapshot["on_call"][""]["people"] == [
+            {"id": people["manager"].id, "name": people["manager"].full_name}
+        ]
         assert alert.active_token != first_token
         repage = timedelta(seconds=settings.ALERT_REPAGE_SECONDS)
         assert after + repage - timedelta(seconds=5) <= alert.next_step_at <= after + repage
@@ -109,7 +112,7 @@ class TestRunAlertStep:
             assert run_alert_step(alert_id=alert.id, token=str(uuid.uuid4())) is False
         assert len(outbox) == 1 and alert.pages.count() == 1
         alert.refresh_from_db()
-        assert alert.current_step == 1
+        assert alert.step_tries == 1
 
         # The live token, on the same overdue alert, does run: it was the token that stopped it.
         with django_capture_on_commit_callbacks(execute=True):
@@ -126,7 +129,7 @@ class TestRunAlertStep:
         with django_capture_on_commit_callbacks(execute=True):
             assert run_alert_step(alert_id=alert.id, token=str(token)) is False
         alert.refresh_from_db()
-        assert (alert.current_step, alert.active_token, alert.next_step_at) == (1, token, due)
+        assert (alert.step_tries, alert.active_token, alert.next_step_at) == (1, token, due)
         assert len(outbox) == 1
 
     def test_a_missing_alert_does_nothing(self, db):
@@ -145,7 +148,7 @@ class TestRunAlertStep:
         assert [m["to"] for m in outbox] == [MANAGER_PHONE]
         assert list(alert.pages.values_list("step", "recipient")) == [(0, people["manager"].id)]
         alert.refresh_from_db()
-        assert alert.current_step == 1
+        assert alert.step_tries == 1
 
 
 class TestEscalateAlertTask:
@@ -176,11 +179,12 @@ class TestSweepAlerts:
         with django_capture_on_commit_callbacks(execute=True):
             assert sweep_alerts(now=now) == 1
         alert.refresh_from_db()
-        expected = on_call_at(rota, now)[0]
-        assert [m["to"] for m in outbox] == [MANAGER_PHONE, str(expected.phone)]
-        page = alert.pages.get(step=1)
-        assert (page.recipient, page.reason) == (expected, "on_call")
-        assert alert.current_step == 2 and alert.active_token != old_token
+        # The snapshot, not the rota at `now` (a handover may fall between), says who is on
+        # call for this alert.
+        assert [m["to"] for m in outbox] == [MANAGER_PHONE, MANAGER_PHONE]
+        page = alert.pages.last()
+        assert (page.recipient, page.reason, page.step) == (people["manager"], "on_call", 0)
+        assert alert.step_tries == 2 and alert.active_token != old_token
         assert alert.next_step_at > now
 
         # Swept again at the same moment: the step it ran moved the alert's due time on.
@@ -199,8 +203,9 @@ class TestSweepAlerts:
         assert len(outbox) == 1
 
     def test_never_sweeps_an_acknowledged_alert(
-        self, people, rota, outbox, django_capture_on_commit_callbacks
+        self, people, rota, outbox, settings, django_capture_on_commit_callbacks
     ):
+        settings.ESCALATION_REVIEW_MINUTES = 0  # no review reminder either
         alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
         with django_capture_on_commit_callbacks(execute=True):
             acknowledge_alert(alert=alert, actor=people["manager"], via="web")
@@ -212,7 +217,7 @@ class TestSweepAlerts:
             assert sweep_alerts(now=timezone.now() + timedelta(days=30)) == 0
         assert len(outbox) == 1
         alert.refresh_from_db()
-        assert alert.state == AlertState.ACKNOWLEDGED and alert.current_step == 1
+        assert alert.state == AlertState.ACKNOWLEDGED and alert.step_tries == 1
 
     def test_the_sweep_task_runs_the_sweep(self, rota, outbox, django_capture_on_commit_callbacks):
         from oncall.tasks import sweep_alerts as sweep_task
@@ -224,23 +229,28 @@ class TestSweepAlerts:
             assert sweep_task.apply().get() == 1
         assert len(outbox) == 2
 
-    def test_stops_after_max_steps(self, rota, outbox, django_capture_on_commit_callbacks):
+    def test_pages_max_steps_times_then_the_fallback_then_stops(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
         alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
-        for step in range(1, MAX_STEPS):
+        for step in range(1, MAX_STEPS + 1):
             with django_capture_on_commit_callbacks(execute=True):
                 assert sweep_alerts(now=past_due(alert)) == 1, f"step {step}"
             alert.refresh_from_db()
 
-        assert alert.current_step == MAX_STEPS
-        assert alert.next_step_at is None
+        assert alert.current_step == 2  # past the fallback: the policy has run to its end
+        assert alert.next_step_at is None and alert.fallback_reached_at is not None
         assert alert.state == AlertState.TRIGGERED  # still waiting for a person
-        assert len(outbox) == MAX_STEPS
-        assert sorted(set(alert.pages.values_list("step", flat=True))) == list(range(MAX_STEPS))
+        on_call = [p for p in alert.pages.all() if p.reason == "on_call"]
+        fallback = [p for p in alert.pages.all() if p.reason == "fallback"]
+        assert len(on_call) == MAX_STEPS
+        assert {p.recipient for p in fallback} == {people["manager"], people["manager2"]}
+        assert len(outbox) == MAX_STEPS + 2
         with django_capture_on_commit_callbacks(execute=True):
             assert sweep_alerts(now=timezone.now() + timedelta(days=365)) == 0
-            # Not even a task carrying the live token pages a thirteenth time.
+            # Not even a task carrying the live token pages again.
             assert run_alert_step(alert_id=alert.id, token=str(alert.active_token)) is False
-        assert len(outbox) == MAX_STEPS
+        assert len(outbox) == MAX_STEPS + 2
 
 
 class TestNobodyOnCall:

@@ -115,6 +115,8 @@ class Command(BaseCommand):
 
         seed_guidance_and_training(people)
 
+        seed_demo_policies(people)
+
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -217,3 +219,44 @@ def seed_guidance_and_training(people: dict[str, User]) -> None:
             level_id=TrainingLevel.objects.get(name=TRAINING_LEVELS[1][0]).pk,
             due_on=timezone.localdate() + timedelta(days=10),
         )
+
+
+def seed_demo_policies(people: dict) -> None:
+    """The demo's escalation policies (replaced on every run): urgent disclosures page the
+    on-call manager, then the other manager, then call on-call until acknowledged, and fall
+    back to the safeguarding lead; anything else urgent pages on call, then the reporter's line
+    manager, then the safeguarding lead."""
+    from oncall.models import EscalationPolicy, EscalationStep, StepKind
+
+    lead = people["sian.safeguarding@example.org"]
+    policies = {
+        "Urgent disclosure": (
+            "urgent_disclosure",
+            [
+                {"kind": StepKind.NOTIFY_ON_CALL},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.NOTIFY_PERSON, "person": people["owen.manager@example.org"]},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.UNTIL_ACKNOWLEDGED, "minutes": 5, "times": 3},
+                {"kind": StepKind.FALLBACK, "person": lead, "role": Role.MANAGER},
+            ],
+        ),
+        "Other urgent reports": (
+            "",
+            [
+                {"kind": StepKind.NOTIFY_ON_CALL},
+                {"kind": StepKind.WAIT, "minutes": 10},
+                {"kind": StepKind.NOTIFY_LINE_MANAGER, "importance": "normal"},
+                {"kind": StepKind.WAIT, "minutes": 10},
+                {"kind": StepKind.REPEAT, "repeat_from": 1, "times": 1},
+                {"kind": StepKind.FALLBACK, "person": lead},
+            ],
+        ),
+    }
+    for name, (category, steps) in policies.items():
+        policy, _created = EscalationPolicy.objects.update_or_create(
+            name=name, defaults={"category": category, "urgency": "urgent", "is_active": True}
+        )
+        policy.steps.all().delete()
+        for position, step in enumerate(steps, start=1):
+            EscalationStep.objects.create(policy=policy, position=position, **step)

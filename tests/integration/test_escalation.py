@@ -1,0 +1,118 @@
+"""Escalation by policy with a real worker, real Redis, real PostgreSQL and the Twilio sandbox.
+
+Policy minutes last ESCALATION_MINUTE_SECONDS in the worker (a second or two), so a whole
+policy runs in seconds; nothing sleeps for minutes. Pages are counted at the sandbox.
+"""
+
+import time
+
+import pytest
+
+from incidents.models import Case, CaseStatus, ReportKind, TimelineKind
+from incidents.services import submit_report
+from oncall.models import Alert, AlertState, EscalationPolicy, EscalationStep, StepKind
+
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def make_policy(steps) -> EscalationPolicy:
+    policy = EscalationPolicy.objects.create(name="Urgent disclosures", category="")
+    for position, step in enumerate(steps, start=1):
+        EscalationStep.objects.create(policy=policy, position=position, **step)
+    return policy
+
+
+def three_step_policy(people) -> EscalationPolicy:
+    """1: whoever is on call; 3: the second manager; 5: the safeguarding lead."""
+    return make_policy(
+        [
+            {"kind": StepKind.NOTIFY_ON_CALL},
+            {"kind": StepKind.WAIT, "minutes": 1},
+            {"kind": StepKind.NOTIFY_PERSON, "person": people["manager2"]},
+            {"kind": StepKind.WAIT, "minutes": 1},
+            {"kind": StepKind.FALLBACK, "person": people["safeguarding"]},
+        ]
+    )
+
+
+def report(people) -> Case:
+    return submit_report(
+        reporter=people["worker"],
+        kind=ReportKind.URGENT_DISCLOSURE,
+        narrative="Confidential words.",
+        grounds=["abuse_or_harm"],
+    )
+
+
+def count(sandbox, person) -> int:
+    return len(sandbox.sandbox.list_messages(to=str(person.phone)))
+
+
+def kinds(case) -> list[str]:
+    return list(case.timeline.values_list("kind", flat=True))
+
+
+def test_three_steps_page_one_then_two_and_stop_when_two_acknowledges_by_sms(
+    people, rota, twilio_settings, sandbox, start_worker
+):
+    three_step_policy(people)
+    start_worker(ESCALATION_MINUTE_SECONDS="3", ESCALATION_REVIEW_MINUTES="0")
+    case = report(people)
+
+    wait_for(lambda: count(sandbox, people["manager"]), what="step 1's page")
+    assert count(sandbox, people["manager2"]) == 0
+    wait_for(lambda: count(sandbox, people["manager2"]), timeout=15, what="step 3's page")
+
+    exchange = sandbox.sandbox.send_inbound(
+        from_=str(people["manager2"].phone), body=f"ACK {case.reference}"
+    )
+    assert exchange.app_status == 200 and "acknowledged" in exchange.app_body
+    time.sleep(5)  # past the next wait: had the token not been voided, the fallback would go
+
+    assert count(sandbox, people["manager"]) == 1
+    assert count(sandbox, people["manager2"]) == 1
+    assert count(sandbox, people["safeguarding"]) == 0
+    case.refresh_from_db()
+    assert case.status == CaseStatus.ACKNOWLEDGED and case.owner == people["manager2"]
+    alert = Alert.objects.get(owner_id=case.id)
+    assert alert.state == AlertState.ACKNOWLEDGED and alert.acknowledged_via == "sms"
+    assert alert.snapshot["on_call"][""]["people"][0]["id"] == people["manager"].id
+    steps = case.timeline.filter(kind=TimelineKind.STEP_STARTED)
+    assert [e.data["step"] for e in steps] == [1, 3]
+    assert [e.data["recipient_ids"] for e in steps] == [
+        [people["manager"].id],
+        [people["manager2"].id],
+    ]
+    wait_for(lambda: case.timeline.filter(kind=TimelineKind.PAGE_SENT).count() == 2)
+    assert TimelineKind.FALLBACK_REACHED not in kinds(case)
+
+
+def test_unacknowledged_urgent_report_loops_to_its_ceilings_then_reaches_the_fallback(
+    people, rota, twilio_settings, sandbox, start_worker
+):
+    make_policy(
+        [
+            {"kind": StepKind.UNTIL_ACKNOWLEDGED, "minutes": 1, "times": 2},
+            {"kind": StepKind.REPEAT, "repeat_from": 1, "times": 1},
+            {"kind": StepKind.FALLBACK, "person": people["safeguarding"], "role": "dpo"},
+        ]
+    )
+    start_worker(ESCALATION_MINUTE_SECONDS="1", ESCALATION_REVIEW_MINUTES="0")
+    case = report(people)
+
+    wait_for(lambda: count(sandbox, people["safeguarding"]), timeout=30, what="the final fallback")
+    time.sleep(4)  # long enough for more pages, were the ceilings not kept
+
+    # Until-acknowledged twice, repeated once: four pages to the on-call manager, then the
+    # safeguarding lead and the DPO, once each.
+    assert count(sandbox, people["manager"]) == 4
+    assert count(sandbox, people["safeguarding"]) == 1
+    assert count(sandbox, people["dpo"]) == 1
+    assert count(sandbox, people["manager2"]) == 0
+    alert = Alert.objects.get(owner_id=case.id)
+    assert alert.state == AlertState.TRIGGERED and alert.next_step_at is None
+    assert alert.loop == 1 and alert.fallback_reached_at is not None
+    assert kinds(case).count(TimelineKind.FALLBACK_REACHED) == 1
+    wait_for(lambda: case.timeline.filter(kind=TimelineKind.PAGE_SENT).count() == 6)
