@@ -87,7 +87,7 @@ def prepare(env: dict[str, str], clients: int) -> list[str]:
 import json
 from datetime import timedelta
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from staff.services import issue_api_token
 from oncall.models import Rota, RotaParticipant
 from staff.models import Role, User
 m = User.objects.create_user(email="oncall@bench.example", password="x" * 16,
@@ -100,7 +100,7 @@ tokens = []
 for n in range({clients}):
     u = User.objects.create_user(email=f"worker{{n}}@bench.example", password="x" * 16,
         full_name=f"Worker {{n}}", role=Role.CARE_WORKER)
-    tokens.append(Token.objects.create(user=u).key)
+    tokens.append(issue_api_token(user=u, name='bench')[1])
 print(json.dumps(tokens))
 """
     out = subprocess.run(

@@ -64,7 +64,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "phonenumber_field",
     "axes",
@@ -359,9 +358,12 @@ ALERT_REPAGE_SECONDS = env_int("ALERT_REPAGE_SECONDS", 300)
 # How far past its due time an alert step may be before the sweeper runs it itself.
 ALERT_SWEEP_GRACE_SECONDS = env_int("ALERT_SWEEP_GRACE_SECONDS", 10)
 
+# Days an API token lives before its owner signs in for a new one.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "staff.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

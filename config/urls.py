@@ -7,10 +7,13 @@ from config.health import health
 from incidents import api
 from notifications import views as notifications_views
 from oncall import api as oncall_api
+from staff import api as staff_api
 from staff import views as staff_views
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="token"),
+    path("auth/tokens/", staff_api.TokenListView.as_view(), name="token-list"),
+    path("auth/tokens/<int:token_id>/", staff_api.TokenRevokeView.as_view(), name="token-revoke"),
     path("reports/", api.ReportCreateView.as_view(), name="report-create"),
     path("reports/<str:reference>/", api.ReportDetailView.as_view(), name="report-detail"),
     path("oncall/now/", oncall_api.OnCallNowView.as_view(), name="oncall-now"),

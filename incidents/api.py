@@ -6,7 +6,6 @@ Errors are always structured: {"error": {"code": ..., "message": ..., "fields": 
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ConcernlineError
+from staff.services import issue_api_token
 
 from . import services
 from .access import FULL_VIEW, Basis, get_case_for
@@ -61,6 +61,12 @@ class ErrorSerializer(serializers.Serializer):
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer}
 
 
+def _token_name(request: Request) -> str:
+    """What the owner will recognise the token by in their list: the client that asked."""
+    agent = request.headers.get("User-Agent", "")[:60]
+    return f"API sign-in ({agent})" if agent else "API sign-in"
+
+
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False, write_only=True, min_length=1)
@@ -73,7 +79,10 @@ class TokenView(APIView):
     @extend_schema(
         request=TokenRequestSerializer,
         responses={
-            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            200: inline_serializer(
+                "TokenResponse",
+                {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()},
+            ),
             **ERRORS,
         },
         summary="Exchange an email and password for an API token",
@@ -98,8 +107,8 @@ class TokenView(APIView):
                 status=status.HTTP_401_UNAUTHORIZED,
                 headers={"WWW-Authenticate": "Token"},
             )
-        token, _created = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
+        token, key = issue_api_token(user=user, name=_token_name(request))
+        return Response({"token": key, "expires_at": token.expires_at})
 
 
 class TextUUIDField(serializers.UUIDField):

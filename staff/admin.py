@@ -9,6 +9,7 @@ from config.errors import ConcernlineError
 
 from . import services
 from .models import (
+    ApiToken,
     GuidanceAcknowledgement,
     GuidanceDocument,
     Role,
@@ -204,4 +205,34 @@ class TeamExportAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins see every API token (never its key) and can revoke one."""
+
+    list_display = [
+        "prefix",
+        "user",
+        "name",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__email", "prefix", "name"]
+    readonly_fields = [f.name for f in ApiToken._meta.fields if f.name != "key_hash"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        from .services import revoke_api_token
+
+        for token in queryset:
+            revoke_api_token(token_id=token.id, actor=request.user)
+
+    def has_add_permission(self, request):
         return False

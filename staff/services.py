@@ -1,9 +1,12 @@
 """Writes in staff: second-factor devices and recovery codes; guidance confirmations and
 questions; training assessments, completions and reminders."""
 
+import hashlib
 import logging
-from datetime import date
+import secrets
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -13,6 +16,7 @@ from config.errors import ConcernlineError
 
 from . import selectors, signals
 from .models import (
+    ApiToken,
     Engagement,
     GuidanceAcknowledgement,
     GuidanceDocument,
@@ -287,3 +291,43 @@ def record_team_export(*, actor: User, team: Team | None, rows: int) -> TeamExpo
     """Who downloaded a team list, when, and how many rows."""
     logger.info("team list exported by user %s (%s rows)", actor.pk, rows)
     return TeamExport.objects.create(actor=actor, team=team, rows=rows)
+
+
+TOKEN_PREFIX = "cl_"
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def issue_api_token(*, user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+    """A new API token for `user`; returns the record and the key, which is shown once and
+    never stored."""
+    key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:80],
+        prefix=key[:10],
+        key_hash=hash_api_key(key),
+        expires_at=timezone.now() + timedelta(days=days or settings.API_TOKEN_DAYS),
+    )
+    return token, key
+
+
+class TokenNotFound(ConcernlineError):
+    status_code = 404
+    code = "not_found"
+
+
+def revoke_api_token(*, token_id: int, actor: User) -> ApiToken:
+    """Revoke a token: its owner may, and so may an administrator. Anyone else is told there is
+    no such token."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        if token is None or not (token.user_id == actor.id or actor.is_superuser):
+            raise TokenNotFound("No such token.")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.revoked_by = actor
+            token.save(update_fields=["revoked_at", "revoked_by"])
+    return token

@@ -158,10 +158,11 @@ def database_url_for_subprocess() -> str:
 
 def api_client_for(user: User):
     """An API client signed in with a token of `user`'s, as a phone app would be."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from staff.services import issue_api_token
+
     client = APIClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = issue_api_token(user=user, name="test")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client

@@ -6,7 +6,6 @@ every allowed look writes exactly one access-log row."""
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from incidents import services
@@ -14,6 +13,7 @@ from incidents.access import Basis
 from incidents.models import AccessAction, AccessLogEntry, Case, ReportKind, TimelineKind
 from incidents.services import submit_report
 from oncall.models import Page
+from staff.services import issue_api_token
 
 NARRATIVE = "Mrs Example at 4 Secret Lane told me her son hits her."
 SERVICE_USER = "SU-40411"
@@ -109,8 +109,8 @@ def web_client(client, people, role):
 def api_client(people, role):
     api = APIClient()
     if role != "anonymous":
-        token = Token.objects.create(user=people[role])
-        api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _token, key = issue_api_token(user=people[role], name="test")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return api
 
 

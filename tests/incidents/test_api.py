@@ -2,14 +2,17 @@
 structured ({"error": {"code", "message", "fields"}}), never a 500 or an HTML page."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import yaml
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from incidents.models import Case, ReportKind
 from oncall.models import Alert
+from staff.models import ApiToken
+from staff.services import hash_api_key, issue_api_token
 
 TOKEN_URL = "/api/v1/auth/token/"
 REPORTS_URL = "/api/v1/reports/"
@@ -24,8 +27,8 @@ def api():
 @pytest.fixture
 def worker_api(people, rota):
     client = APIClient()
-    token = Token.objects.create(user=people["worker"])
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = issue_api_token(user=people["worker"], name="test")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 
@@ -58,12 +61,16 @@ class TestToken:
             TOKEN_URL, {"email": "worker@example.org", "password": PASSWORD}, format="json"
         )
         assert response.status_code == 200
-        assert response.json() == {"token": Token.objects.get(user=people["worker"]).key}
-        # The same token again, not a second one.
+        key = response.json()["token"]
+        stored = ApiToken.objects.get(user=people["worker"])
+        assert stored.key_hash == hash_api_key(key) and key not in stored.key_hash
+        assert stored.expires_at > timezone.now() + timedelta(days=29)
+        # Each sign-in is its own token, listed and revocable on its own.
         again = api.post(
             TOKEN_URL, {"email": "Worker@Example.org", "password": PASSWORD}, format="json"
         )
-        assert again.json() == response.json()
+        assert again.json()["token"] != key
+        assert ApiToken.objects.filter(user=people["worker"]).count() == 2
 
     def test_the_token_opens_the_api(self, api, people, rota):
         key = api.post(
@@ -82,7 +89,7 @@ class TestToken:
     def test_bad_credentials(self, api, people, body):
         response = api.post(TOKEN_URL, body, format="json")
         structured_error(response, 401, "invalid_credentials")
-        assert Token.objects.count() == 0
+        assert ApiToken.objects.count() == 0
 
     def test_inactive_person_gets_no_token(self, api, people):
         people["worker"].is_active = False

@@ -5,11 +5,11 @@ import uuid
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from incidents.models import Case, ReportKind
 from incidents.services import ReportInvalid, submit_report
+from staff.services import issue_api_token
 
 # Each kind's own answers, and a question from another kind it must not show.
 KINDS = {
@@ -129,7 +129,8 @@ class TestAPI:
     @pytest.fixture
     def api(self, people):
         api = APIClient()
-        api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=people['worker'])}")
+        _token, key = issue_api_token(user=people["worker"], name="test")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return api
 
     @pytest.mark.parametrize("kind", list(KINDS))

@@ -1,0 +1,106 @@
+"""API tokens: stored hashed, expiring, listed and revoked by their owner and by admins."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from freezegun import freeze_time
+from rest_framework.test import APIClient
+
+from staff.models import ApiToken
+from staff.services import issue_api_token
+
+LIST_URL = "/api/v1/auth/tokens/"
+
+
+def client_with(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+class TestStorage:
+    def test_the_database_holds_no_usable_key(self, people):
+        _token, key = issue_api_token(user=people["worker"], name="phone")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM staff_apitoken")
+            raw = " ".join(str(value) for row in cursor.fetchall() for value in row)
+        assert key not in raw and key[10:] not in raw
+
+    def test_bearer_works_too(self, people):
+        _token, key = issue_api_token(user=people["worker"], name="phone")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert client.get(LIST_URL).status_code == 200
+
+
+class TestExpiryAndRevocation:
+    def test_an_expired_token_is_refused(self, people, settings):
+        token, key = issue_api_token(user=people["worker"], name="phone", days=1)
+        with freeze_time(token.expires_at + timedelta(seconds=1)):
+            response = client_with(key).get(LIST_URL)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "authentication_failed"
+
+    def test_the_owner_lists_and_revokes_their_tokens(self, people):
+        first, key = issue_api_token(user=people["worker"], name="phone")
+        other, _ = issue_api_token(user=people["worker"], name="tablet")
+        issue_api_token(user=people["other_worker"], name="not theirs")
+        client = client_with(key)
+
+        listed = client.get(LIST_URL).json()
+        assert {t["name"] for t in listed} == {"phone", "tablet"}
+        assert all("key" not in t and "key_hash" not in t for t in listed)
+
+        assert client.delete(f"{LIST_URL}{other.id}/").status_code == 200
+        assert ApiToken.objects.get(pk=other.id).revoked_at is not None
+        assert client.delete(f"{LIST_URL}{first.id}/").status_code == 200
+        assert client.get(LIST_URL).status_code == 401  # it revoked itself
+
+    def test_nobody_revokes_someone_elses_token(self, people):
+        theirs, their_key = issue_api_token(user=people["other_worker"], name="phone")
+        _mine, key = issue_api_token(user=people["worker"], name="phone")
+        response = client_with(key).delete(f"{LIST_URL}{theirs.id}/")
+        assert response.status_code == 404
+        assert ApiToken.objects.get(pk=theirs.id).revoked_at is None
+        assert client_with(their_key).get(LIST_URL).status_code == 200
+
+    def test_an_admin_revokes_any_token_in_the_admin(self, client, people):
+        theirs, their_key = issue_api_token(user=people["worker"], name="phone")
+        client.force_login(people["admin"])
+        page = client.get("/admin/staff/apitoken/")
+        assert page.status_code == 200 and theirs.prefix in page.content.decode()
+        client.post(
+            "/admin/staff/apitoken/",
+            {"action": "revoke", "_selected_action": [theirs.id]},
+        )
+        assert ApiToken.objects.get(pk=theirs.id).revoked_by == people["admin"]
+        assert client_with(their_key).get(LIST_URL).status_code == 401
+
+    def test_a_deactivated_person_tokens_stop_working(self, people):
+        _token, key = issue_api_token(user=people["worker"], name="phone")
+        people["worker"].is_active = False
+        people["worker"].save(update_fields=["is_active"])
+        assert client_with(key).get(LIST_URL).status_code == 401
+
+    @pytest.mark.parametrize("role", ["anonymous", "worker", "manager", "hr", "dpo", "admin"])
+    def test_listing_needs_a_credential_and_shows_only_your_own(self, people, role):
+        issue_api_token(user=people["other_worker"], name="someone else's")
+        if role == "anonymous":
+            assert APIClient().get(LIST_URL).status_code == 401
+            return
+        _token, key = issue_api_token(user=people[role], name="mine")
+        assert [t["name"] for t in client_with(key).get(LIST_URL).json()] == ["mine"]
+
+    def test_last_used_is_recorded_without_a_write_per_request(
+        self, people, django_assert_num_queries
+    ):
+        token, key = issue_api_token(user=people["worker"], name="phone")
+        client = client_with(key)
+        client.get(LIST_URL)
+        token.refresh_from_db()
+        assert token.last_used_at is not None
+        assert token.last_used_at <= timezone.now()
+        with django_assert_num_queries(2):  # the token and the list; no "last used" write
+            assert client.get(LIST_URL).status_code == 200
