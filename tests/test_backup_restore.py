@@ -1,0 +1,64 @@
+"""The documented backup and restore, run once on a scratch database."""
+
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from incidents.models import ReportKind
+from incidents.services import submit_report
+from tests.conftest import database_url_for_subprocess, subprocess_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = "concernline_restore_check"
+
+
+@pytest.fixture
+def scratch_database():
+    base = database_url_for_subprocess().rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {SCRATCH}")
+    yield f"{base}/{SCRATCH}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
+
+
+def run(script: str, argument: str, database_url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "scripts" / script), argument],
+        env=subprocess_environment(DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backup_then_restore_into_a_scratch_database(people, rota, tmp_path, scratch_database):
+    case = submit_report(
+        reporter=people["worker"],
+        kind=ReportKind.URGENT_DISCLOSURE,
+        narrative="Kept across a restore.",
+        grounds=["crime"],
+    )
+    dump = tmp_path / "concernline.dump"
+
+    backed_up = run("backup", str(dump), database_url_for_subprocess())
+    assert backed_up.returncode == 0, backed_up.stderr
+    restored = run("restore", str(dump), scratch_database)
+    assert restored.returncode == 0, restored.stderr
+
+    with psycopg.connect(scratch_database) as restored_db:
+        row = restored_db.execute(
+            "SELECT kind FROM incidents_case WHERE reference = %s", [case.reference]
+        ).fetchone()
+        events = restored_db.execute(
+            "SELECT count(*) FROM incidents_timelineevent WHERE case_id = %s", [case.id]
+        ).fetchone()[0]
+    assert row == (ReportKind.URGENT_DISCLOSURE,)
+    assert events == case.timeline.count() > 0
+
+    again = run("restore", str(dump), scratch_database)
+    assert again.returncode == 2 and "refusing" in again.stderr
