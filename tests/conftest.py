@@ -43,6 +43,13 @@ def _plain_http_for_tests():
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         # With DEBUG=1 whitenoise would index every static file for each new test client.
         WHITENOISE_USE_FINDERS=False,
+        # The live server serves /static/ itself, from the apps' folders, before any middleware
+        # runs, so pages must name files as they are there, not by the hashed names of the
+        # production manifest (`make test` still builds that manifest with collectstatic).
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
         # The second factor is tested on its own (tests/staff/test_second_factor.py); elsewhere
         # a signed-in test user is taken as verified.
         SECOND_FACTOR_REQUIRED=False,
