@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -250,13 +250,41 @@ def _validate_details(*, kind: str, details: dict) -> None:
 
 
 def _next_reference(year: int) -> str:
-    """C-<year>-<number>, numbered without gaps per year. The year's row is locked, so two
-    reports at once never share a number."""
+    """C-<year>-<number>, counted per year; two reports at once never share a number.
+
+    On PostgreSQL the number comes from a sequence per year: nextval() takes no row lock, so
+    reports arriving together do not queue behind each other's transactions (a report that
+    rolls back leaves a gap, which is harmless). Elsewhere (the embedded SQLite default) the
+    year's ReferenceSequence row is locked and bumped."""
+    if connection.vendor == "postgresql":
+        return f"C-{year}-{_sequence_next(year):04d}"
     ReferenceSequence.objects.bulk_create([ReferenceSequence(year=year)], ignore_conflicts=True)
     sequence = ReferenceSequence.objects.select_for_update().get(year=year)
     sequence.last += 1
     sequence.save(update_fields=["last"])
     return f"C-{year}-{sequence.last:04d}"
+
+
+def _sequence_next(year: int) -> int:
+    name = f"incidents_case_reference_{int(year)}"
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute("SELECT nextval(%s)", [name])
+                return cursor.fetchone()[0]
+        except ProgrammingError:
+            pass  # the year's first report: make its sequence
+        # Start after any number already used this year (by the row-locked counter before).
+        used = ReferenceSequence.objects.filter(year=year).values_list("last", flat=True).first()
+        try:
+            with transaction.atomic():
+                cursor.execute(
+                    f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {(used or 0) + 1}"
+                )
+        except IntegrityError:
+            pass  # another report made it at the same moment: use theirs
+        cursor.execute("SELECT nextval(%s)", [name])
+        return cursor.fetchone()[0]
 
 
 def add_event(

@@ -154,3 +154,35 @@ class TestSubmitReport:
         _open_case(**fields)
         with pytest.raises(IntegrityError), transaction.atomic():
             _open_case(**fields)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reports_at_the_same_moment_get_different_references(people, rota):
+    """Ten reports at once, each in its own connection: ten different references, none lost."""
+    import threading
+
+    from django.db import connection
+
+    references, errors = [], []
+
+    def report():
+        try:
+            case = submit_report(
+                reporter=people["worker"],
+                kind=ReportKind.CONCERN_COLLEAGUE,
+                narrative="At once.",
+                details={"colleague": "B. Staff"},
+            )
+            references.append(case.reference)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(set(references)) == 10 == Case.objects.count()
