@@ -85,7 +85,14 @@ def main() -> None:
     from incidents.services import submit_report
     from notifications.sandbox import start_sandbox
     from notifications.sandbox.server import SandboxRequestHandler
-    from oncall.models import EscalationPolicy, EscalationStep, Page, Rota, RotaParticipant
+    from oncall.models import (
+        EscalationPolicy,
+        EscalationStep,
+        LayerMember,
+        Page,
+        Rota,
+        RotaLayer,
+    )
     from staff.models import Role, User
 
     call_command("migrate", verbosity=0)
@@ -109,12 +116,14 @@ def main() -> None:
         "bench.worker@example.org", Role.CARE_WORKER, "+447700900201", line_manager=manager
     )
     today = timezone.localdate()
-    rota = Rota.objects.create(
-        name="Bench",
-        is_default=True,
+    rota = Rota.objects.create(name="Bench", is_default=True)
+    layer = RotaLayer.objects.create(
+        rota=rota,
+        name="All hours",
         start_date=today - __import__("datetime").timedelta(days=today.weekday() + 7),
+        handoff_every=7,
     )
-    RotaParticipant.objects.create(rota=rota, person=manager, position=0)
+    LayerMember.objects.create(layer=layer, person=manager, position=0)
     policy = EscalationPolicy.objects.create(name="Bench urgent", category="")
     for position, step in enumerate(
         [

@@ -88,14 +88,15 @@ import json
 from datetime import timedelta
 from django.utils import timezone
 from staff.services import issue_api_token
-from oncall.models import Rota, RotaParticipant
+from oncall.models import LayerMember, Rota, RotaLayer
 from staff.models import Role, User
 m = User.objects.create_user(email="oncall@bench.example", password="x" * 16,
     full_name="On Call", role=Role.MANAGER, phone="+447700900101")
 today = timezone.localdate()
-rota = Rota.objects.create(name="Bench", is_default=True,
-    start_date=today - timedelta(days=today.weekday() + 7))
-RotaParticipant.objects.create(rota=rota, person=m, position=0)
+rota = Rota.objects.create(name="Bench", is_default=True)
+layer = RotaLayer.objects.create(rota=rota, name="All hours",
+    start_date=today - timedelta(days=today.weekday() + 7), handoff_every=7)
+LayerMember.objects.create(layer=layer, person=m, position=0)
 tokens = []
 for n in range({clients}):
     u = User.objects.create_user(email=f"worker{{n}}@bench.example", password="x" * 16,
@@ -131,6 +132,7 @@ def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: fl
                 "kind": "urgent_disclosure" if urgent else "concern_colleague",
                 "narrative": "Benchmark report text that never leaves the database.",
                 "grounds": ["crime"] if urgent else [],
+                **({} if urgent else {"colleague": "B. Staff"}),
                 "client_token": str(uuid.uuid4()),
             }
             started = time.perf_counter()
