@@ -61,3 +61,6 @@ urlpatterns = [
     path("oncall/", include("oncall.urls")),
     path("", include("incidents.urls")),
 ]
+
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

@@ -278,9 +278,7 @@ def _sequence_next(year: int) -> int:
         used = ReferenceSequence.objects.filter(year=year).values_list("last", flat=True).first()
         try:
             with transaction.atomic():
-                cursor.execute(
-                    f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {(used or 0) + 1}"
-                )
+                cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {name} START WITH {(used or 0) + 1}")
         except IntegrityError:
             pass  # another report made it at the same moment: use theirs
         cursor.execute("SELECT nextval(%s)", [name])

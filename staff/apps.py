@@ -9,7 +9,7 @@ class StaffConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, schema  # noqa: F401  (system checks; the API schema extension)
         from .security import start_idle_clock
 
         user_logged_in.connect(start_idle_clock, dispatch_uid="staff.start_idle_clock")

@@ -217,3 +217,10 @@ def test_schema_lists_the_three_paths(api, db):
     assert "post" in paths["/api/v1/auth/token/"]
     assert "post" in paths["/api/v1/reports/"]
     assert "get" in paths["/api/v1/reports/{reference}/"]
+
+
+def test_an_unknown_api_address_answers_in_json(api, db):
+    response = api.get("/api/v1/auth/tokens/-1/")
+    structured_error(response, 404, "not_found")
+    page = api.get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
