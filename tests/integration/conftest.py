@@ -2,6 +2,9 @@
 process with beat, Redis as the broker, PostgreSQL, and the Twilio sandbox standing in for
 Twilio's cloud. Nothing of ours is mocked."""
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -122,6 +125,8 @@ class Worker:
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            # Its own process group: `-B` runs beat in a child process, which must die with it.
+            start_new_session=True,
         )
 
         def ready():
@@ -136,19 +141,26 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies mid-whatever, as on a crash or an OOM kill."""
-        self.process.kill()
+        """SIGKILL to the worker and its beat: they die mid-whatever, as in a crash or an OOM
+        kill of their container."""
+        self._signal_group(signal.SIGKILL)
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self._signal_group(signal.SIGTERM)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal_group(signal.SIGKILL)
                 self.process.wait(timeout=5)
+        if self.process:
+            self._signal_group(signal.SIGKILL)  # whatever of the group is left
         self.log.close()
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
 
 
 @pytest.fixture
