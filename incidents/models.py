@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -245,6 +246,9 @@ class TimelineEvent(models.Model):
     at = models.DateTimeField(db_index=True)
     data = models.JSONField(default=dict, blank=True)
     dedupe_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The case's timeline is a hash chain (see incidents.audit); written only by audit.py.
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
@@ -276,7 +280,7 @@ class AccessAction(models.TextChoices):
 
 
 class AccessLogEntry(models.Model):
-    """Every look at a case: who, what, when, from where."""
+    """Every look at a case: who, what, when, from where. Rows are only ever added."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="access_log")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -284,13 +288,25 @@ class AccessLogEntry(models.Model):
     basis = models.CharField(max_length=32)
     path = models.CharField(max_length=255, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by incidents.audit before the row's hash is taken, so never auto_now_add.
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Each case's access log is a hash chain (see incidents.audit); written only by audit.py.
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.action} {self.case_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Access-log entries are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Access-log entries are never deleted.")
 
 
 class CaseNote(models.Model):

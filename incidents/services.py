@@ -27,6 +27,7 @@ from oncall.services import (
 )
 from staff.models import Role, User
 
+from . import audit
 from .models import (
     KIND_SHORT_NAMES,
     SAFEGUARDING_GROUNDS,
@@ -272,10 +273,10 @@ def add_event(
     key is not recorded again (signals may arrive twice)."""
     if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
         return None
-    return TimelineEvent.objects.create(
+    return audit.append_timeline_event(
         case=case,
         kind=kind,
-        actor=actor,
+        actor_id=actor.pk if actor is not None else None,
         at=at or timezone.now(),
         data=data or {},
         dedupe_key=dedupe_key,
