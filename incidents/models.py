@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from config.crypto import EncryptedJSONField, EncryptedTextField
+
 
 class ReportKind(models.TextChoices):
     CONCERN_COLLEAGUE = "concern_colleague", _("A colleague is not keeping to the policy")
@@ -166,10 +168,11 @@ class Case(models.Model):
 
 class Report(models.Model):
     """What the reporter told us, in the guidance's own terms. The narrative stays in the
-    database: it never goes into a page, a log line, a task argument or a signal."""
+    database: it never goes into a page, a log line, a task argument or a signal. The
+    narrative and details are encrypted at rest (config.crypto)."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="report")
-    narrative = models.TextField(_("what happened"))
+    narrative = EncryptedTextField(_("what happened"))
     grounds = models.JSONField(_("grounds"), default=list, blank=True)
     service_user_ref = models.CharField(_("service user reference"), max_length=32, blank=True)
     who_was_told = models.CharField(_("who received the information"), max_length=200, blank=True)
@@ -180,7 +183,7 @@ class Report(models.Model):
         _("emergency services called"), max_length=8, choices=YesNoUnsure, blank=True
     )
     # The kind's own questions (see services.KIND_DETAILS): who, when, who asked, consent...
-    details = models.JSONField(_("details"), default=dict, blank=True)
+    details = EncryptedJSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -311,12 +314,13 @@ class AccessLogEntry(models.Model):
 
 class CaseNote(models.Model):
     """A reviewer's note, or information the reporter added later (`from_reporter`). The
-    reporter sees only their own additions; never a reviewer's note."""
+    reporter sees only their own additions; never a reviewer's note. The text is encrypted
+    at rest (config.crypto)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     from_reporter = models.BooleanField(default=False)
-    text = models.TextField(_("note"))
+    text = EncryptedTextField(_("note"))
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -328,7 +332,9 @@ class CaseNote(models.Model):
 
 class Attachment(models.Model):
     """A file kept under settings.ATTACHMENTS_DIR (outside the web root), served only through
-    incidents.access. `stored_name` is random; the original name is shown, never used as a path."""
+    incidents.access. `stored_name` is random; the original name is shown, never used as a path.
+    The file on disk is a Fernet token of the contents (config.crypto); `sha256` and `size`
+    are of the plaintext."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
     uploaded_by = models.ForeignKey(

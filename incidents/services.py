@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import crypto
 from config.errors import ConcernlineError
 from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
@@ -633,9 +634,18 @@ def attachments_dir() -> Path:
     return Path(settings.ATTACHMENTS_DIR)
 
 
+def read_attachment(attachment: Attachment) -> bytes | None:
+    """The attachment's contents, decrypted; None if its file is missing. Callers have
+    already passed the access check (incidents.access) and logged the access."""
+    path = attachments_dir() / attachment.stored_name
+    if not path.is_file():
+        return None
+    return crypto.decrypt_bytes(path.read_bytes())
+
+
 def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
     """Keep an uploaded file (PDF, PNG, JPEG or plain text, by content; at most
-    ATTACHMENT_MAX_BYTES) outside the web root under a random name."""
+    ATTACHMENT_MAX_BYTES) outside the web root under a random name, encrypted."""
     from .access import FULL_VIEW
 
     limit = int(settings.ATTACHMENT_MAX_BYTES)
@@ -658,10 +668,11 @@ def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
     stored_name = uuid.uuid4().hex
     digest = hashlib.sha256()
     path = folder / stored_name
+    # At most ATTACHMENT_MAX_BYTES, so held in memory to be encrypted in one token.
+    contents = b"".join(upload.chunks())
+    digest.update(contents)
     with open(path, "xb") as out:
-        for chunk in upload.chunks():
-            digest.update(chunk)
-            out.write(chunk)
+        out.write(crypto.encrypt_bytes(contents))
     try:
         with transaction.atomic():
             case = _locked(case)

@@ -43,7 +43,8 @@ class TestAttachments:
         )
         assert attachment.content_type == expected and attachment.size == len(content)
         stored = settings.ATTACHMENTS_DIR / attachment.stored_name
-        assert stored.read_bytes() == content
+        assert stored.read_bytes() != content  # encrypted at rest
+        assert services.read_attachment(attachment) == content
         assert attachment.stored_name != name and "/" not in attachment.stored_name
         assert case.timeline.filter(kind=TimelineKind.ATTACHMENT_ADDED).exists()
 
