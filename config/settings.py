@@ -470,3 +470,18 @@ CELERY_BEAT_SCHEDULE["check-paging-readiness"] = {
     "task": "oncall.check_paging_readiness",
     "schedule": crontab(hour=2, minute=30),
 }
+# Encryption at rest (config/crypto.py): report narratives and details, case notes and the
+# reporter's additions, attachment files. Comma-separated Fernet keys, the current key first;
+# older keys only decrypt until `manage.py rotate_keys` has re-encrypted everything.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
+if not FIELD_ENCRYPTION_KEYS and DEBUG:
+    # Development only: a key derived from SECRET_KEY. Without DEBUG there is no fallback and
+    # the deploy check (incidents.C001) is critical.
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(b"concernline-dev-field-encryption:" + SECRET_KEY.encode()).digest()
+        ).decode()
+    ]

@@ -16,7 +16,8 @@ from config.errors import ConcernlineError
 from oncall.selectors import people_paged_for
 from staff.models import Role, User
 
-from .models import AccessLogEntry, BreakGlass, Case, CaseClock
+from . import audit
+from .models import BreakGlass, Case, CaseClock
 
 
 class CaseNotFound(ConcernlineError):
@@ -131,18 +132,13 @@ def log_many(
     *, user: User, cases: list[Case], action: str, basis: str, request: HttpRequest | None
 ) -> None:
     """One access-log row per case shown in a register or export, in one insert."""
-    AccessLogEntry.objects.bulk_create(
-        [
-            AccessLogEntry(
-                case=case,
-                user=user,
-                action=action,
-                basis=basis,
-                path=request.path[:255] if request else "",
-                ip_address=request.META.get("REMOTE_ADDR") if request else None,
-            )
-            for case in cases
-        ]
+    audit.append_access_entries(
+        cases=cases,
+        user_id=user.pk,
+        action=action,
+        basis=str(basis),
+        path=request.path[:255] if request else "",
+        ip_address=request.META.get("REMOTE_ADDR") if request else None,
     )
 
 
@@ -172,9 +168,9 @@ def get_case_for(
 def log_access(
     *, user: User, case: Case, action: str, basis: Basis, request: HttpRequest | None
 ) -> None:
-    AccessLogEntry.objects.create(
-        case=case,
-        user=user,
+    audit.append_access_entries(
+        cases=[case],
+        user_id=user.pk,
         action=action,
         basis=str(basis),
         path=request.path[:255] if request else "",

@@ -7,4 +7,7 @@ class IncidentsConfig(AppConfig):
     verbose_name = _("Reports and cases")
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects to oncall's signals)
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            receivers,  # noqa: F401  (connects to oncall's signals)
+        )

@@ -2,7 +2,10 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from config.crypto import EncryptedJSONField, EncryptedTextField
 
 
 class ReportKind(models.TextChoices):
@@ -165,10 +168,11 @@ class Case(models.Model):
 
 class Report(models.Model):
     """What the reporter told us, in the guidance's own terms. The narrative stays in the
-    database: it never goes into a page, a log line, a task argument or a signal."""
+    database: it never goes into a page, a log line, a task argument or a signal. The
+    narrative and details are encrypted at rest (config.crypto)."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="report")
-    narrative = models.TextField(_("what happened"))
+    narrative = EncryptedTextField(_("what happened"))
     grounds = models.JSONField(_("grounds"), default=list, blank=True)
     service_user_ref = models.CharField(_("service user reference"), max_length=32, blank=True)
     who_was_told = models.CharField(_("who received the information"), max_length=200, blank=True)
@@ -179,7 +183,7 @@ class Report(models.Model):
         _("emergency services called"), max_length=8, choices=YesNoUnsure, blank=True
     )
     # The kind's own questions (see services.KIND_DETAILS): who, when, who asked, consent...
-    details = models.JSONField(_("details"), default=dict, blank=True)
+    details = EncryptedJSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -245,6 +249,9 @@ class TimelineEvent(models.Model):
     at = models.DateTimeField(db_index=True)
     data = models.JSONField(default=dict, blank=True)
     dedupe_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The case's timeline is a hash chain (see incidents.audit); written only by audit.py.
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["at", "id"]
@@ -276,7 +283,7 @@ class AccessAction(models.TextChoices):
 
 
 class AccessLogEntry(models.Model):
-    """Every look at a case: who, what, when, from where."""
+    """Every look at a case: who, what, when, from where. Rows are only ever added."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="access_log")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -284,7 +291,11 @@ class AccessLogEntry(models.Model):
     basis = models.CharField(max_length=32)
     path = models.CharField(max_length=255, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by incidents.audit before the row's hash is taken, so never auto_now_add.
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Each case's access log is a hash chain (see incidents.audit); written only by audit.py.
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -292,15 +303,24 @@ class AccessLogEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id} {self.action} {self.case_id}"
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Access-log entries are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Access-log entries are never deleted.")
+
 
 class CaseNote(models.Model):
     """A reviewer's note, or information the reporter added later (`from_reporter`). The
-    reporter sees only their own additions; never a reviewer's note."""
+    reporter sees only their own additions; never a reviewer's note. The text is encrypted
+    at rest (config.crypto)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     from_reporter = models.BooleanField(default=False)
-    text = models.TextField(_("note"))
+    text = EncryptedTextField(_("note"))
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -312,7 +332,9 @@ class CaseNote(models.Model):
 
 class Attachment(models.Model):
     """A file kept under settings.ATTACHMENTS_DIR (outside the web root), served only through
-    incidents.access. `stored_name` is random; the original name is shown, never used as a path."""
+    incidents.access. `stored_name` is random; the original name is shown, never used as a path.
+    The file on disk is a Fernet token of the contents (config.crypto); `sha256` and `size`
+    are of the plaintext."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="attachments")
     uploaded_by = models.ForeignKey(

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config import crypto
 from config.errors import ConcernlineError
 from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
@@ -27,6 +28,7 @@ from oncall.services import (
 )
 from staff.models import Role, User
 
+from . import audit
 from .models import (
     KIND_SHORT_NAMES,
     SAFEGUARDING_GROUNDS,
@@ -298,10 +300,10 @@ def add_event(
     key is not recorded again (signals may arrive twice)."""
     if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
         return None
-    return TimelineEvent.objects.create(
+    return audit.append_timeline_event(
         case=case,
         kind=kind,
-        actor=actor,
+        actor_id=actor.pk if actor is not None else None,
         at=at or timezone.now(),
         data=data or {},
         dedupe_key=dedupe_key,
@@ -658,9 +660,18 @@ def attachments_dir() -> Path:
     return Path(settings.ATTACHMENTS_DIR)
 
 
+def read_attachment(attachment: Attachment) -> bytes | None:
+    """The attachment's contents, decrypted; None if its file is missing. Callers have
+    already passed the access check (incidents.access) and logged the access."""
+    path = attachments_dir() / attachment.stored_name
+    if not path.is_file():
+        return None
+    return crypto.decrypt_bytes(path.read_bytes())
+
+
 def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
     """Keep an uploaded file (PDF, PNG, JPEG or plain text, by content; at most
-    ATTACHMENT_MAX_BYTES) outside the web root under a random name."""
+    ATTACHMENT_MAX_BYTES) outside the web root under a random name, encrypted."""
     from .access import FULL_VIEW
 
     limit = int(settings.ATTACHMENT_MAX_BYTES)
@@ -683,10 +694,11 @@ def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
     stored_name = uuid.uuid4().hex
     digest = hashlib.sha256()
     path = folder / stored_name
+    # At most ATTACHMENT_MAX_BYTES, so held in memory to be encrypted in one token.
+    contents = b"".join(upload.chunks())
+    digest.update(contents)
     with open(path, "xb") as out:
-        for chunk in upload.chunks():
-            digest.update(chunk)
-            out.write(chunk)
+        out.write(crypto.encrypt_bytes(contents))
     try:
         with transaction.atomic():
             case = _locked(case)

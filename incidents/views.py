@@ -1,4 +1,5 @@
 import csv
+import io
 import uuid
 
 from django import forms
@@ -368,11 +369,11 @@ def attachment_download(request: HttpRequest, reference: str, attachment_id: int
     attachment = access_.case.attachments.filter(pk=attachment_id).first()
     if attachment is None:
         raise Http404(_("No such case."))
-    path = services.attachments_dir() / attachment.stored_name
-    if not path.is_file():
+    contents = services.read_attachment(attachment)
+    if contents is None:
         raise Http404(_("No such case."))
     response = FileResponse(
-        open(path, "rb"),  # noqa: SIM115 (FileResponse closes it)
+        io.BytesIO(contents),
         as_attachment=True,
         filename=attachment.original_name,
         content_type=attachment.content_type,

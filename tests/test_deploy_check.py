@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.conftest import subprocess_environment
 
 ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION_FIELD_KEY = "WG9iWHcyb2FzZ0lUbDJ3c3V6S0x5cU1pd1RqZm9yc0E="  # a valid Fernet key
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -36,6 +37,7 @@ def test_deploy_check_is_clean_in_production_settings(tmp_path):
         TWILIO_AUTH_TOKEN="token",
         TWILIO_FROM_NUMBER="+447700900000",
         PUBLIC_BASE_URL="https://concernline.example",
+        FIELD_ENCRYPTION_KEYS=PRODUCTION_FIELD_KEY,
         VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -72,3 +74,28 @@ def test_no_secret_key_outside_debug_is_a_clear_error(tmp_path):
     result = run_manage("check", DEBUG="0", VAR_DIR=str(tmp_path))
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_no_encryption_keys_in_production_is_critical(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="0",
+        SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
+        FIELD_ENCRYPTION_KEYS="",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0
+    assert "incidents.C001" in result.stderr and "FIELD_ENCRYPTION_KEYS" in result.stderr
+
+
+def test_a_malformed_encryption_key_is_critical(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="0",
+        SECRET_KEY="k" * 10 + "-production-like-key-with-plenty-of-entropy-3f9a2b7c1d",
+        FIELD_ENCRYPTION_KEYS=f"{PRODUCTION_FIELD_KEY},not-a-key",
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode != 0 and "incidents.C002" in result.stderr

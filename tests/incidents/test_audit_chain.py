@@ -1,0 +1,189 @@
+"""The timeline and the access log cannot be quietly changed: PostgreSQL refuses UPDATE and
+DELETE, and `manage.py verify_audit` finds any row changed, removed or moved behind its back."""
+
+import threading
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, connections, transaction
+
+from incidents import access, audit, services
+from incidents.models import AccessLogEntry, AppendOnlyError, TimelineEvent, TimelineKind
+
+TABLES = ("incidents_timelineevent", "incidents_accesslogentry")
+
+
+def verify() -> str:
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    return out.getvalue()
+
+
+def verify_fails() -> str:
+    err = StringIO()
+    with pytest.raises(CommandError):
+        call_command("verify_audit", stdout=StringIO(), stderr=err)
+    return err.getvalue()
+
+
+def tamper(sql: str, params=()) -> None:
+    """Change rows as someone with the table owner's rights would: trigger off, then SQL.
+    ALTER TABLE is transactional, so the trigger is back when the test's transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks pending on the rows
+        for table in TABLES:
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+        cursor.execute(sql, params)
+
+
+@pytest.fixture
+def busy_case(make_case, people):
+    """A case with a few timeline events and access-log rows."""
+    case = make_case("crime", to="under_review")
+    for _ in range(3):
+        access.log_access(
+            user=people["manager"], case=case, action="view", basis="owner", request=None
+        )
+    return case
+
+
+def test_an_untouched_chain_passes(busy_case, make_case):
+    make_case("breach")
+    assert TimelineEvent.objects.filter(case=busy_case).count() >= 3
+    assert verify().startswith("OK:")
+
+
+def test_each_row_links_to_the_one_before(busy_case):
+    for model in (TimelineEvent, AccessLogEntry):
+        rows = list(model.objects.filter(case=busy_case).order_by("id"))
+        assert rows[0].prev_hash == audit.GENESIS
+        for before, after in zip(rows, rows[1:], strict=False):
+            assert after.prev_hash == before.hash
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("sql", ["UPDATE {t} SET case_id = case_id", "DELETE FROM {t}"])
+def test_postgresql_refuses_updates_and_deletes(busy_case, table, sql):
+    with (
+        pytest.raises(DatabaseError, match="never changed or deleted"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql.format(t=table))
+
+
+def test_the_orm_refuses_too(busy_case):
+    entry = AccessLogEntry.objects.filter(case=busy_case).first()
+    with pytest.raises(AppendOnlyError):
+        entry.save()
+    with pytest.raises(AppendOnlyError):
+        entry.delete()
+
+
+def test_a_changed_timeline_row_is_named(busy_case):
+    event = TimelineEvent.objects.filter(case=busy_case).order_by("id")[1]
+    tamper(
+        'UPDATE incidents_timelineevent SET data = \'{"note": "nothing happened"}\' WHERE id = %s',
+        [event.id],
+    )
+    message = verify_fails()
+    assert "incidents_timelineevent" in message
+    assert busy_case.reference in message and f"row {event.id} " in message
+    assert f"expected {event.hash}" not in message  # the recomputed hash, not the stored one
+    assert f"found {event.hash}" in message
+
+
+def test_a_changed_timestamp_is_caught(busy_case):
+    event = TimelineEvent.objects.filter(case=busy_case).order_by("id").last()
+    tamper(
+        "UPDATE incidents_timelineevent SET at = at - interval '1 second' WHERE id = %s",
+        [event.id],
+    )
+    assert f"row {event.id} was changed" in verify_fails()
+
+
+def test_a_deleted_row_breaks_the_next_link(busy_case):
+    first, second = TimelineEvent.objects.filter(case=busy_case).order_by("id")[:2]
+    tamper("DELETE FROM incidents_timelineevent WHERE id = %s", [first.id])
+    message = verify_fails()
+    assert f"row {second.id} does not follow" in message
+    assert f"expected {audit.GENESIS}, found {first.hash}" in message
+
+
+def test_a_moved_row_is_caught(busy_case):
+    first = TimelineEvent.objects.filter(case=busy_case).order_by("id").first()
+    tamper(
+        "UPDATE incidents_timelineevent SET id = id + 1000000 WHERE id = %s",
+        [first.id],
+    )
+    assert "does not follow" in verify_fails()
+
+
+def test_a_changed_access_log_row_is_named(busy_case, people):
+    entry = AccessLogEntry.objects.filter(case=busy_case).order_by("id")[2]
+    tamper(
+        "UPDATE incidents_accesslogentry SET user_id = %s WHERE id = %s",
+        [people["dpo"].id, entry.id],
+    )
+    message = verify_fails()
+    assert "incidents_accesslogentry" in message and f"row {entry.id} was changed" in message
+
+
+def test_a_forged_row_with_a_made_up_hash_is_caught(busy_case, people):
+    last = AccessLogEntry.objects.filter(case=busy_case).order_by("id").last()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO incidents_accesslogentry "
+            "(case_id, user_id, action, basis, path, at, prev_hash, hash) "
+            "VALUES (%s, %s, 'view', 'owner', '', now(), %s, %s)",
+            [busy_case.id, people["hr"].id, last.hash, "f" * 64],
+        )
+    assert "was changed" in verify_fails()
+
+
+def test_register_logging_chains_every_case(make_case, people):
+    cases = [make_case("crime"), make_case("breach"), make_case("safeguarding")]
+    access.log_many(user=people["dpo"], cases=cases, action="view", basis="dpo", request=None)
+    access.log_many(user=people["dpo"], cases=cases, action="view", basis="dpo", request=None)
+    assert verify().startswith("OK:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_appends_form_one_chain(people, rota):
+    from tests.incidents.conftest import NARRATIVE
+
+    case = services.submit_report(
+        reporter=people["worker"],
+        narrative=NARRATIVE,
+        kind="worrying_information",
+        details={"occurred": "today"},
+    )
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def writer(n):
+        try:
+            barrier.wait()
+            for i in range(10):
+                services.add_event(
+                    case=case, kind=TimelineKind.NOTE_ADDED, actor=None, data={"n": n, "i": i}
+                )
+                access.log_access(
+                    user=people["manager"], case=case, action="view", basis="dpo", request=None
+                )
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for model in (TimelineEvent, AccessLogEntry):
+        rows = list(model.objects.filter(case=case).order_by("id"))
+        assert len({row.prev_hash for row in rows}) == len(rows)  # no fork
+    assert verify().startswith("OK:")
