@@ -8,6 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/concernline
 TEST_CELERY_BROKER_URL ?= redis://127.0.0.1:6379/15
 TEST_ENV := DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_CELERY_BROKER_URL) \
 	DEBUG=0 SECRET_KEY=test-only-secret-key-not-for-any-deployment-0123456789abcdef \
+	FIELD_ENCRYPTION_KEYS=SSesiuulUOUFIUXJWML-h3zJwz2DbSJWeZYw-21aUj0= \
 	VAR_DIR=$(CURDIR)/var/test
 
 .PHONY: install run test lint sandbox

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 import requests
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,6 +50,7 @@ def environment(*, web_url: str, sandbox_url: str, var_dir: str) -> dict[str, st
         **os.environ,
         "DEBUG": "0",
         "SECRET_KEY": "bench-only-secret-key-not-for-deployment-0123456789abcdef",
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": f"{PG}/{DB_NAME}",
