@@ -6,6 +6,7 @@ from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -17,6 +18,7 @@ from .models import (
     GuidanceAcknowledgement,
     GuidanceDocument,
     GuidanceQuestion,
+    Language,
     Role,
     Team,
     TeamExport,
@@ -287,3 +289,21 @@ def record_team_export(*, actor: User, team: Team | None, rows: int) -> TeamExpo
     """Who downloaded a team list, when, and how many rows."""
     logger.info("team list exported by user %s (%s rows)", actor.pk, rows)
     return TeamExport.objects.create(actor=actor, team=team, rows=rows)
+
+
+class LanguageError(ConcernlineError):
+    code = "language"
+
+
+def set_language_preference(*, actor: User, language: str) -> User:
+    """A person's own choice of English or Welsh, made with the switcher on any page. Pages,
+    emails, SMS pages and call scripts to them follow it."""
+    if language not in Language.values:
+        raise LanguageError(_("Choose English or Welsh."))
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=actor.pk)
+        if user.language != language:
+            user.language = language
+            user.save(update_fields=["language"])
+    actor.language = language
+    return user
