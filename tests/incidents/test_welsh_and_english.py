@@ -244,3 +244,17 @@ class TestEmailsInTheRecipientsLanguage:
         (email,) = [m for m in mail.outbox if m.to == [people["manager"].email]]
         assert email.subject == "Bwlch yn y rota ar alwad Nos"
         assert "nid oes neb ar alwad yn rota Nos" in email.body
+
+
+class TestTheService:
+    def test_saves_english_or_welsh_and_refuses_anything_else(self, people):
+        from staff.services import LanguageError, set_language_preference
+
+        worker = people["worker"]
+        assert set_language_preference(actor=worker, language="cy").language == "cy"
+        worker.refresh_from_db()
+        assert worker.language == "cy"
+        with pytest.raises(LanguageError, match="Choose English or Welsh"):
+            set_language_preference(actor=worker, language="fr")
+        worker.refresh_from_db()
+        assert worker.language == "cy"
