@@ -8,6 +8,7 @@ from incidents import api
 from notifications import views as notifications_views
 from oncall import api as oncall_api
 from staff import api as staff_api
+from staff import forms as staff_forms
 from staff import views as staff_views
 
 api_v1 = [
@@ -32,7 +33,7 @@ urlpatterns = [
     path("accounts/two-factor/setup/", staff_views.two_factor_setup, name="two-factor-setup"),
     path(
         "accounts/password-reset/",
-        auth_views.PasswordResetView.as_view(),
+        auth_views.PasswordResetView.as_view(form_class=staff_forms.PasswordResetForm),
         name="password_reset",
     ),
     path(
@@ -57,6 +58,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include((api_v1, "api"))),
     path("health/", health, name="health"),
+    path("i18n/language/", staff_views.set_language, name="set-language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("oncall/", include("oncall.urls")),
     path("", include("incidents.urls")),

@@ -4,6 +4,7 @@ work for other processes is enqueued only on commit (by oncall, for alerts)."""
 import hashlib
 import uuid
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from config import crypto
@@ -162,8 +163,11 @@ def _open_case(
         _route_new_case(case=case, now=now)
         if urgent:
             rota = default_rota()
+            # Stored untranslated: each page is put into its recipient's language when sent.
+            with translation.override(None):
+                title = str(KIND_SHORT_NAMES[kind])
             alert = raise_alert(
-                title=str(KIND_SHORT_NAMES[kind]),
+                title=title,
                 reference=case.reference,
                 link=reverse("incidents:case-detail", args=[case.reference]),
                 owner_type=Case.ALERT_OWNER_TYPE,
@@ -819,18 +823,26 @@ def break_glass(*, case: Case, actor: User, reason: str, request=None) -> BreakG
         log_access(
             user=actor, case=case, action="break_glass", basis="break_glass", request=request
         )
-        dpo_emails = list(
-            User.objects.filter(role=Role.DPO, is_active=True).values_list("email", flat=True)
-        )
-        subject = f"Concernline: break-glass access to case {case.reference}"
-        body = (
-            f"{actor.full_name} ({actor.email}) used break-glass access to case "
-            f"{case.reference} at {now:%Y-%m-%d %H:%M} UTC. The reason is recorded in "
-            "Concernline, in the case's access log."
-        )
-        if dpo_emails:
+        for dpo in User.objects.filter(role=Role.DPO, is_active=True).exclude(email=""):
+            # Each DPO in their own language.
+            with translation.override(dpo.language):
+                values = {
+                    "ref": case.reference,
+                    "name": actor.full_name,
+                    "email": actor.email,
+                    "when": formats.date_format(timezone.localtime(now), "j M Y H:i"),
+                }
+                subject = _("Concernline: break-glass access to case %(ref)s") % values
+                body = (
+                    _(
+                        "%(name)s (%(email)s) used break-glass access to case %(ref)s at "
+                        "%(when)s UK time. The reason is recorded in Concernline, in the "
+                        "case's access log."
+                    )
+                    % values
+                )
             transaction.on_commit(
-                lambda: send_mail(subject, body, None, dpo_emails, fail_silently=False)
+                partial(send_mail, subject, body, None, [dpo.email], fail_silently=False)
             )
     return glass
 
@@ -868,18 +880,34 @@ def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
     return None
 
 
-def _tell(people: list[User], *, clock: CaseClock, text: str) -> None:
-    """SMS and email with the reference, which clock and when: nothing from the case."""
-    body = (
-        f"Concernline: case {clock.case.reference}, {clock.get_kind_display()}: {text} "
-        f"(due {timezone.localtime(clock.due_at):%d %b %H:%M}). Open Concernline to act."
-    )
+def _tell(people: list[User], *, clock: CaseClock, ran_out: bool) -> None:
+    """SMS and email with the reference, which clock and when: nothing from the case. Each
+    person in their own language."""
     for person in people:
+        with translation.override(person.language):
+            values = {
+                "ref": clock.case.reference,
+                "clock": clock.get_kind_display(),
+                "due": formats.date_format(timezone.localtime(clock.due_at), "j M H:i"),
+            }
+            if ran_out:
+                subject = _("Concernline: case %(ref)s clock ran out") % values
+                body = _(
+                    "Concernline: case %(ref)s, %(clock)s: clock ran out (due %(due)s). "
+                    "Open Concernline to act."
+                )
+            else:
+                subject = _("Concernline: case %(ref)s clock runs out soon") % values
+                body = _(
+                    "Concernline: case %(ref)s, %(clock)s: clock runs out soon (due %(due)s). "
+                    "Open Concernline to act."
+                )
+            body = body % values
         queue_sms(recipient=person, body=body, topic=f"clock:{clock.id}")
-    emails = [p.email for p in people if p.email]
-    if emails:
-        subject = f"Concernline: case {clock.case.reference} {text}"
-        transaction.on_commit(lambda: send_mail(subject, body, None, emails, fail_silently=True))
+        if person.email:
+            transaction.on_commit(
+                partial(send_mail, subject, body, None, [person.email], fail_silently=True)
+            )
 
 
 def sweep_clocks(*, now=None) -> dict:
@@ -905,7 +933,7 @@ def sweep_clocks(*, now=None) -> dict:
                 manager = _next_manager(clock, people, now)
                 clock.escalated_to = manager
                 clock.save(update_fields=["breached_at", "escalated_to"])
-                _tell(people + ([manager] if manager else []), clock=clock, text="clock ran out")
+                _tell(people + ([manager] if manager else []), clock=clock, ran_out=True)
                 add_event(
                     case=clock.case,
                     kind=TimelineKind.CLOCK_BREACHED,
@@ -920,7 +948,7 @@ def sweep_clocks(*, now=None) -> dict:
             elif clock.warn_at <= now and clock.warned_at is None and clock.due_at > now:
                 clock.warned_at = now
                 clock.save(update_fields=["warned_at"])
-                _tell(people, clock=clock, text="clock runs out soon")
+                _tell(people, clock=clock, ran_out=False)
                 add_event(
                     case=clock.case,
                     kind=TimelineKind.CLOCK_WARNED,

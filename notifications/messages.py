@@ -21,6 +21,12 @@ def _urgency(message: PageMessage) -> str:
     return _("URGENT") if message.urgency == "urgent" else _("Notice")
 
 
+def _title(message: PageMessage) -> str:
+    """The kind name in the active language: titles are stored untranslated (English), and a
+    title with no translation is shown as it is."""
+    return _(message.title) if message.title else ""
+
+
 def sms_text(message: PageMessage, *, language: str, code: str = "") -> str:
     """One GSM-7 segment: urgency, kind, reference, and the reply codes. The kind name is
     shortened if it would not fit; the reference and the codes always do."""
@@ -37,7 +43,8 @@ def sms_text(message: PageMessage, *, language: str, code: str = "") -> str:
             )
         values = {"urgency": _urgency(message), "ref": message.reference, "code": code}
         room = SMS_SEGMENT - len(template % {**values, "title": ""})
-        title = message.title if len(message.title) <= room else message.title[: room - 1] + "."
+        title = _title(message)
+        title = title if len(title) <= room else title[: room - 1] + "."
         return _gsm7(template % {**values, "title": title})
 
 
@@ -55,7 +62,7 @@ def voice_text(message: PageMessage, *, language: str) -> str:
         spoken_ref = ", ".join(" ".join(part) for part in message.reference.split("-"))
         return _("This is Concernline. %(urgency)s page: %(title)s, case %(ref)s.") % {
             "urgency": _urgency(message),
-            "title": message.title,
+            "title": _title(message),
             "ref": spoken_ref,
         }
 
@@ -78,7 +85,7 @@ def email_text(message: PageMessage, *, language: str, link: str) -> tuple[str, 
             "This message holds no case details; they are only in Concernline."
         ) % {
             "urgency": _urgency(message),
-            "title": message.title,
+            "title": _title(message),
             "ref": message.reference,
             "link": link,
         }

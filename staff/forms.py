@@ -1,4 +1,6 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -54,3 +56,12 @@ class TrainingCompletedForm(forms.Form):
             "invalid": _("Enter the date as YYYY-MM-DD."),
         },
     )
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """The reset email goes out in the account holder's language, whatever language the page
+    that asked for it was in."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        with translation.override(context["user"].language):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -21,6 +22,7 @@ from .models import (
     GuidanceAcknowledgement,
     GuidanceDocument,
     GuidanceQuestion,
+    Language,
     Role,
     Team,
     TeamExport,
@@ -331,3 +333,21 @@ def revoke_api_token(*, token_id: int, actor: User) -> ApiToken:
             token.revoked_by = actor
             token.save(update_fields=["revoked_at", "revoked_by"])
     return token
+
+
+class LanguageError(ConcernlineError):
+    code = "language"
+
+
+def set_language_preference(*, actor: User, language: str) -> User:
+    """A person's own choice of English or Welsh, made with the switcher on any page. Pages,
+    emails, SMS pages and call scripts to them follow it."""
+    if language not in Language.values:
+        raise LanguageError(_("Choose English or Welsh."))
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=actor.pk)
+        if user.language != language:
+            user.language = language
+            user.save(update_fields=["language"])
+    actor.language = language
+    return user

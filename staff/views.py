@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views import i18n as i18n_views
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
@@ -17,6 +18,7 @@ from config.errors import ConcernlineError
 
 from . import selectors, services
 from .forms import GuidanceQuestionForm, SecondFactorForm, TrainingCompletedForm, TrainingForm
+from .language import CHOSEN_SESSION_KEY, known_language
 from .models import Team
 
 
@@ -313,3 +315,16 @@ def question_discussed(request: HttpRequest, question_id: int) -> HttpResponse:
         raise Http404 from exc
     messages.success(request, _("Marked as discussed."))
     return redirect("staff:team")
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The switcher on every page. Remembers the choice for this session and, for a signed-in
+    person, saves it as their preference (so their SMS pages and calls follow); Django's
+    set_language then sets the language cookie and goes back to the page (`next`, checked)."""
+    language = request.POST.get("language", "")
+    if known_language(language):
+        request.session[CHOSEN_SESSION_KEY] = language
+        if request.user.is_authenticated:
+            services.set_language_preference(actor=request.user, language=language)
+    return i18n_views.set_language(request)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import override_settings
+from django.utils import translation
 
 from config.celery import app as celery_app
 from notifications.providers import outbox as sms_outbox
@@ -76,6 +77,15 @@ def _paging_in_process(request, settings):
     celery_app.conf.task_always_eager = False
     sms_outbox.outbox.clear()
     sms_outbox.calls.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A request leaves its language active on the thread (the locale middlewares activate and
+    never deactivate); each test starts and ends in the default language."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,7 @@ CLASSES = {
     "password_reset_confirm": "public",
     "password_reset_complete": "public",
     "set_language": "public",
+    "set-language": "public",
     "health": "public",
     "api-schema": "public",
     "api:token": "public",
