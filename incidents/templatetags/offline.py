@@ -1,4 +1,4 @@
-"""The per-session key that report drafts on a phone are stored under (static/concernline/report.js).
+"""The per-session key report drafts on a phone are kept under (static/concernline/report.js).
 
 A new sign-in gets a new key, so a draft left on a shared phone is never shown to the next person;
 report.js also wipes every draft on sign-out and on the sign-in page."""

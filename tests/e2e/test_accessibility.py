@@ -52,7 +52,8 @@ def check(page, label):
 
 
 SMALL_TARGETS = """() => [...document.querySelectorAll(
-    "main button, main input:not([type=hidden]):not([type=radio]):not([type=checkbox]), main select, main textarea, main label.choice, a.call")]
+    "main button, main select, main textarea, main label.choice, a.call, "
+    + "main input:not([type=hidden]):not([type=radio]):not([type=checkbox])")]
   .filter(el => { const r = el.getBoundingClientRect(); return r.height > 0 && r.height < 44; })
   .map(el => el.outerHTML.slice(0, 80))"""
 

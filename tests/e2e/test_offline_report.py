@@ -15,7 +15,8 @@ from .test_report_on_a_phone import screenshots, sign_in  # noqa: F401  (fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-DRAFTS = """() => Object.keys(localStorage).filter(k => k.startsWith("concernline-draft:")).length"""
+DRAFTS = """() => Object.keys(localStorage)
+  .filter(k => k.startsWith("concernline-draft:")).length"""
 
 
 def fill_report(page, narrative):
@@ -49,7 +50,12 @@ def test_each_kind_from_a_phone(live_server, phone, people, rota, outbox, kind):
 
 
 def test_draft_with_no_signal_is_sent_when_the_signal_returns(
-    live_server, browser, people, rota, outbox, screenshots  # noqa: F811
+    live_server,
+    browser,
+    people,
+    rota,
+    outbox,
+    screenshots,  # noqa: F811
 ):
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
@@ -161,9 +167,7 @@ def test_a_new_session_never_sees_an_old_draft(live_server, browser, people, rot
         context.close()
 
 
-def test_report_flow_weighs_under_30_kb_and_stays_on_this_site(
-    live_server, browser, people, rota
-):
+def test_report_flow_weighs_under_30_kb_and_stays_on_this_site(live_server, browser, people, rota):
     """HTML, CSS and JS of the whole report flow (kind step, form, received page), each counted
     once and gzip-compressed as whitenoise and the front end serve them."""
     context = browser.new_context(viewport=PHONE, is_mobile=True)
