@@ -26,8 +26,13 @@ install: $(VENV)/.installed
 run: install
 	PY=$(PY) scripts/run-dev
 
+# Test-only tools from npm, pinned in package-lock.json: axe-core for the accessibility checks.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 ## Run the whole suite against real PostgreSQL and Redis (they must be running).
-test: install lint
+test: install lint node_modules/.installed
 	$(TEST_ENV) $(PY) manage.py collectstatic --noinput -v0
 	$(TEST_ENV) $(PY) -m pytest
 

@@ -6,6 +6,7 @@ app_name = "incidents"
 urlpatterns = [
     path("", views.home, name="home"),
     path("report/", views.report, name="report"),
+    path("sw.js", views.service_worker, name="service-worker"),
     path("my-reports/", views.my_reports, name="my-reports"),
     path("my-reports/<str:reference>/", views.my_report, name="my-report"),
     path("cases/", views.case_list, name="case-list"),

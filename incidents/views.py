@@ -5,6 +5,8 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.errors import ConcernlineError
+from oncall.selectors import on_call_now
 from staff.models import Role
 
 from . import access, selectors, services
@@ -83,7 +86,11 @@ def report(request: HttpRequest) -> HttpResponse:
             kind_form = KindForm(request.GET if "kind" in request.GET else None)
             if kind_form.is_bound:
                 kind_form.is_valid()
-            return render(request, "incidents/report_kind.html", {"form": kind_form})
+            return render(
+                request,
+                "incidents/report_kind.html",
+                {"form": kind_form, "on_call": _on_call_for_reports()},
+            )
         form = ReportForm(initial={"client_token": uuid.uuid4()}, kind=kind)
     return render(
         request,
@@ -92,8 +99,35 @@ def report(request: HttpRequest) -> HttpResponse:
             "form": form,
             "kind": form.kind,
             "kind_label": ReportKind(form.kind).label if form.kind else "",
+            "on_call": _on_call_for_reports(),
         },
     )
+
+
+def _on_call_for_reports():
+    """Who an urgent report pages now (the default rota's current shift), for the one-tap call
+    on the report page; None when nobody is on call."""
+    for item in on_call_now():
+        if item.rota.is_default:
+            return item.shift.person if item.shift else None
+    return None
+
+
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """static/concernline/sw.js served from the site root, so its scope covers /report/ (a
+    worker's scope is its own folder; under /static/ it could not see the report page). Public:
+    it is the same code for everyone and holds no data."""
+    path = finders.find("concernline/sw.js")
+    if path:
+        with open(path, "rb") as handle:
+            body = handle.read()
+    else:
+        with staticfiles_storage.open("concernline/sw.js") as handle:
+            body = handle.read()
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["Service-Worker-Allowed"] = "/"
+    return response
 
 
 @login_required

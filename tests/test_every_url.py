@@ -57,6 +57,7 @@ CLASSES = {
     "oncall:feed-rota": "feed",
     "oncall:feed-person": "feed",
     "incidents:home": "signed_in",
+    "incidents:service-worker": "public",
     "incidents:report": "signed_in",
     "incidents:my-reports": "signed_in",
     "incidents:my-report": "reporter",
