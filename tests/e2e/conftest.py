@@ -3,6 +3,7 @@ live server, at a phone's viewport."""
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -14,6 +15,16 @@ PHONE = {"width": 390, "height": 844}
 # the tests make between browser steps are plain synchronous calls. (Subprocesses the suite
 # starts drop this variable: see tests/conftest.py, HARNESS_ONLY_ENV.)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path):
+    """Where screenshots go: docs/screenshots with UPDATE_SCREENSHOTS=1 (for the README),
+    otherwise a temporary folder, so a test run leaves the tree as it found it."""
+    return DOCS if os.environ.get("UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
 @pytest.fixture(scope="session")

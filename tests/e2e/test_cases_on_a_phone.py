@@ -43,7 +43,7 @@ def test_disclosure_request_from_a_phone(live_server, phone, people, rota, outbo
     assert "She asked again today." in phone.locator("main").inner_text()
 
 
-def test_reviewer_records_an_outcome_on_a_phone(live_server, browser, people, rota):
+def test_reviewer_records_an_outcome_on_a_phone(live_server, browser, people, rota, screenshots):
     people["worker"].line_manager = people["manager2"]
     people["worker"].save()
     case = services.submit_report(
@@ -63,6 +63,7 @@ def test_reviewer_records_an_outcome_on_a_phone(live_server, browser, people, ro
         assert width <= PHONE["width"]
         page.get_by_role("button", name="Start the review").click()
         assert page.locator("dd.status").inner_text() == "Under review"
+        page.screenshot(path=str(screenshots / "case-review.png"), full_page=True)
         page.get_by_label("Learning or training need").check()
         page.get_by_role("button", name="Record outcome").click()
         assert page.locator("dd.outcome").inner_text() == "Learning or training need"

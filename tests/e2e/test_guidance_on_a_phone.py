@@ -10,7 +10,7 @@ from .test_report_on_a_phone import sign_in
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def test_sign_the_guidance_on_a_phone(live_server, phone, people, rota, tmp_path):
+def test_sign_the_guidance_on_a_phone(live_server, phone, people, rota, screenshots):
     document = publish(people["admin"])
     sign_in(phone, live_server.url, people["worker"].email)
 
@@ -26,7 +26,7 @@ def test_sign_the_guidance_on_a_phone(live_server, phone, people, rota, tmp_path
     button.scroll_into_view_if_needed()
     box = button.bounding_box()
     assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390
-    phone.screenshot(path=str(tmp_path / "guidance.png"), full_page=True)
+    phone.screenshot(path=str(screenshots / "guidance.png"), full_page=True)
     button.click()
 
     assert "You confirmed version 1" in phone.get_by_role("status").first.inner_text()
