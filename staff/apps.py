@@ -9,6 +9,8 @@ class StaffConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
 
+        from config import checks as project_checks  # noqa: F401  (config.E001)
+
         from . import checks, schema  # noqa: F401  (system checks; the API schema extension)
         from .security import start_idle_clock
 
