@@ -751,6 +751,7 @@ def _dispatch_command(*, user, command: str, topic: str, channel: str, argument:
 CODE_PATTERN = re.compile(r"^(\d{1,9})\s*([AE])$")
 ACK_WORDS = ("ACK", "1", "DERBYN", "CYDNABOD", "OK")
 HELP_WORDS = ("HELP", "HELO", "CYMORTH", "INFO")
+ESCALATE_WORDS = ("ESCALATE", "UWCHGYFEIRIO")
 STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "STOPIO", "DIWEDD")
 START_WORDS = ("START", "UNSTOP", "DECHRAU", "AILDDECHRAU")
 
@@ -813,6 +814,13 @@ def _answer(*, sender, body: str) -> str:
         code = CODE_PATTERN.match("".join(words))
         if code is not None:
             return _answer_code(sender, code.group(1), code.group(2))
+        if first in ESCALATE_WORDS and len(words) <= 2:
+            answer = _dispatch_command(
+                user=sender, command="escalate", topic="", channel=Channel.SMS, argument=rest
+            )
+            return answer or _(
+                "Concernline did not understand. Reply the code from the page, or HELP."
+            )
         if first in ACK_WORDS and len(words) <= 2:
             answer = _dispatch_command(
                 user=sender, command="ack", topic="", channel=Channel.SMS, argument=rest

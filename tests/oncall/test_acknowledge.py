@@ -263,3 +263,35 @@ class TestEscalateNow:
                 escalate_now(alert=alert, actor=outsider, via="web")
         alert.refresh_from_db()
         assert (alert.current_step, alert.step_tries) == (0, 1)
+
+
+class TestEscalateBySms:
+    def test_escalate_with_the_reference_passes_the_page_on(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = paged_alert(rota, django_capture_on_commit_callbacks)
+        step = alert.current_step
+        with django_capture_on_commit_callbacks(execute=True):
+            reply = sms(f"escalate {REF}")
+        alert.refresh_from_db()
+        assert alert.current_step > step and alert.state == AlertState.TRIGGERED
+        assert REF in reply and "passed on" in reply
+
+    def test_the_welsh_word_works_when_one_page_is_open(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = paged_alert(rota, django_capture_on_commit_callbacks)
+        step = alert.current_step
+        with django_capture_on_commit_callbacks(execute=True):
+            sms("Uwchgyfeirio")
+        alert.refresh_from_db()
+        assert alert.current_step > step
+
+    def test_someone_never_paged_cannot_escalate(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        alert = paged_alert(rota, django_capture_on_commit_callbacks)
+        step = alert.current_step
+        reply = sms(f"ESCALATE {REF}", phone=str(people["hr"].phone))
+        alert.refresh_from_db()
+        assert alert.current_step == step and "ESCALATE" in reply
