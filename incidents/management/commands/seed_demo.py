@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+import staff
 from oncall.models import HandoffUnit, LayerMember, Rota, RotaLayer, Window
 from staff import services as staff_services
 from staff.models import (
@@ -156,7 +157,8 @@ class Command(BaseCommand):
             )
 
 
-GUIDANCE_DIR = Path(__file__).resolve().parents[2] / "guidance"
+# The guidance texts ship with the staff app, which owns guidance documents.
+GUIDANCE_DIR = Path(staff.__file__).resolve().parent / "guidance"
 EMPLOYEE_GUIDANCE_TITLE = "Confidentiality guidance for employees"
 VOLUNTEER_GUIDANCE_TITLE = "Confidentiality guidance for volunteers"
 VOLUNTEER_PLACEHOLDER = (
