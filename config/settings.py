@@ -462,6 +462,7 @@ CELERY_BEAT_SCHEDULE["staff-training-reminders"] = {
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("staff.context_processors.guidance_prompt")
 # The team page lists names and questions people asked: it signs out when idle, like case pages.
 SESSION_IDLE_PROTECTED_PATHS.append("/staff/team/")
+SESSION_IDLE_PROTECTED_PATHS.append("/subject-access/")
 # Escalation policies count in minutes; this is how many seconds a policy minute lasts
 # (60 in production; tests and benchmarks compress time with a fraction of a second).
 ESCALATION_MINUTE_SECONDS = float(os.environ.get("ESCALATION_MINUTE_SECONDS", "60"))

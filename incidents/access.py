@@ -123,6 +123,12 @@ def may_see_outcomes(user: User) -> bool:
     return user.is_authenticated and user.is_active and user.role in OUTCOME_REPORT_ROLES
 
 
+def may_export_subject_access(user: User) -> bool:
+    """Subject access exports read every case about a person, so only the DPO makes them.
+    Administrators configure the system and see no case content; they are not DPOs."""
+    return user.is_authenticated and user.is_active and user.role == Role.DPO
+
+
 def log_export(*, user: User, cases: list[Case], request: HttpRequest | None) -> None:
     """One access-log row per case in an export (basis: the outcomes report)."""
     log_many(user=user, cases=cases, action="export", basis="outcomes_report", request=request)

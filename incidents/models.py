@@ -280,6 +280,7 @@ class AccessAction(models.TextChoices):
     BREAK_GLASS = "break_glass", _("Broke the glass")
     ESCALATE = "escalate", _("Escalated now")
     REASSIGN = "reassign", _("Reassigned")
+    SUBJECT_ACCESS = "subject_access", _("Subject access export")
 
 
 class AccessLogEntry(models.Model):
@@ -406,3 +407,51 @@ class BreakGlass(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.case_id}"
+
+
+class SubjectKind(models.TextChoices):
+    STAFF = "staff", _("Member of staff")
+    SERVICE_USER = "service_user", _("Service user reference")
+
+
+class SubjectAccessExport(models.Model):
+    """A subject access export the DPO made (incidents.subject_access): about whom, why, which
+    cases it read, and a digest of the ZIP handed over. Each case in it also has an access-log
+    row whose path names this export's id."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    subject_kind = models.CharField(max_length=16, choices=SubjectKind)
+    subject_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    service_user_ref = models.CharField(max_length=32, blank=True)
+    reason = models.TextField()
+    via = models.CharField(max_length=16)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    case_references = models.JSONField(default=list, blank=True)
+    files = models.PositiveIntegerField(default=0)
+    redaction_marks = models.PositiveIntegerField(default=0)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(subject_kind="staff", subject_user__isnull=False)
+                    | models.Q(subject_kind="service_user", subject_user__isnull=True)
+                    & ~models.Q(service_user_ref="")
+                ),
+                name="subject_access_names_its_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Subject access export {self.pk}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import subject_access_views, views
 
 app_name = "incidents"
 urlpatterns = [
@@ -35,6 +35,7 @@ urlpatterns = [
     path("cases/<str:reference>/break-glass/", views.case_break_glass, name="case-break-glass"),
     path("breach-log/", views.breach_log, name="breach-log"),
     path("outcomes/", views.outcomes, name="outcomes"),
+    path("subject-access/", subject_access_views.subject_access, name="subject-access"),
     path("outcomes/export.csv", views.outcomes_export, name="outcomes-export"),
     path("cases/<str:reference>/escalate/", views.case_escalate, name="case-escalate"),
     path("cases/<str:reference>/reassign/", views.case_reassign, name="case-reassign"),

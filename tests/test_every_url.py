@@ -80,6 +80,7 @@ CLASSES = {
     "incidents:case-escalate": "case",
     "incidents:case-reassign": "case",
     "incidents:breach-log": "dpo",
+    "incidents:subject-access": "dpo",
     "incidents:outcomes": "oversight",
     "incidents:outcomes-export": "oversight",
 }
