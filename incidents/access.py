@@ -135,15 +135,24 @@ def log_export(*, user: User, cases: list[Case], request: HttpRequest | None) ->
 
 
 def log_many(
-    *, user: User, cases: list[Case], action: str, basis: str, request: HttpRequest | None
+    *,
+    user: User,
+    cases: list[Case],
+    action: str,
+    basis: str,
+    request: HttpRequest | None,
+    path: str | None = None,
 ) -> None:
-    """One access-log row per case shown in a register or export, in one insert."""
+    """One access-log row per case shown in a register or export, in one insert. `path`, if
+    given, is recorded instead of the request's (e.g. to name the export the rows belong to)."""
+    if path is None:
+        path = request.path if request else ""
     audit.append_access_entries(
         cases=cases,
         user_id=user.pk,
         action=action,
         basis=str(basis),
-        path=request.path[:255] if request else "",
+        path=path[:255],
         ip_address=request.META.get("REMOTE_ADDR") if request else None,
     )
 

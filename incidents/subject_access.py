@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from cryptography.fernet import InvalidToken
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
@@ -141,7 +142,7 @@ class Marker:
         name = user.full_name or user.email
         if self.subject_user is not None and user.pk == self.subject_user.pk:
             return name
-        return mark(name, _("another member of staff (%(what)s)") % {"what": what})
+        return mark(name, f"another member of staff ({what})")
 
     def text(self, text: str, *, written_by: str = "", not_about_subject: bool = False):
         """Free text: marked when it names a third party the system knows, or, in a staff
@@ -152,11 +153,11 @@ class Marker:
         if not_about_subject:
             return mark(
                 text,
-                _("content about others: the subject handled this case, it is not about them"),
+                "content about others: the subject handled this case, it is not about them",
                 found,
             )
         if found:
-            reason = _("free text naming third parties")
+            reason = "free text naming third parties"
             if written_by:
                 reason = f"{reason} ({written_by})"
             return mark(text, reason, found)
@@ -166,12 +167,12 @@ class Marker:
         """A structured field that names a person: marked unless it names the subject."""
         if not value or self.is_subject_text(value):
             return value
-        return mark(value, _("third party named in the report (%(what)s)") % {"what": what})
+        return mark(value, f"third party named in the report ({what})")
 
     def service_user_ref(self, ref: str):
         if not ref or ref == self.subject_ref:
             return ref
-        return mark(ref, _("service user reference (a third party)"))
+        return mark(ref, "service user reference (a third party)")
 
     def data(self, value):
         """Timeline data and the like: any string naming a third party is marked."""
@@ -182,7 +183,7 @@ class Marker:
         if isinstance(value, str):
             found = self.third_parties_in(value)
             if found:
-                return mark(value, _("names a third party"), found)
+                return mark(value, "names a third party", found)
         return value
 
 
@@ -327,7 +328,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
     # In a staff export, a case the subject only handled is about others.
     not_theirs = m.subject_user is not None and not {"reporter", "named_in_text"} & set(why)
     is_reporter = m.subject_user is not None and case.reporter_id == m.subject_user.pk
-    reporter_words = _("the reporter's words") if not is_reporter else ""
+    reporter_words = "the reporter's words" if not is_reporter else ""
     details = {}
     for key, value in (report.details or {}).items():
         if key in NAME_DETAILS and isinstance(value, str):
@@ -346,13 +347,13 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
             {
                 "file": mark(
                     path,
-                    _("file contents are not checked automatically: review the file itself"),
+                    "file contents are not checked automatically: review the file itself",
                 ),
                 "original_name": m.text(attachment.original_name),
                 "content_type": attachment.content_type,
                 "size": attachment.size,
                 "sha256": attachment.sha256,
-                "uploaded_by": m.person(attachment.uploaded_by, _("uploaded the file")),
+                "uploaded_by": m.person(attachment.uploaded_by, "uploaded the file"),
                 "at": iso(attachment.at),
             }
         )
@@ -365,9 +366,9 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
         "status": case.status,
         "status_label": _label(CaseStatus.choices, case.status),
         "reported_at": iso(case.created_at),
-        "reporter": m.person(case.reporter, _("reporter")),
-        "owner": m.person(case.owner, _("case owner")),
-        "reviewer": m.person(case.reviewer, _("reviewer")),
+        "reporter": m.person(case.reporter, "reporter"),
+        "owner": m.person(case.owner, "case owner"),
+        "reviewer": m.person(case.reviewer, "reviewer"),
         "acknowledged_at": iso(case.acknowledged_at),
         "review_started_at": iso(case.review_started_at),
         "outcome": case.outcome,
@@ -393,7 +394,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
             ),
             "grounds": report.grounds,
             "service_user_ref": m.service_user_ref(report.service_user_ref),
-            "who_was_told": m.name_field(report.who_was_told, _("who received the information")),
+            "who_was_told": m.name_field(report.who_was_told, "who received the information"),
             "representative_consulted": report.representative_consulted,
             "emergency_services_called": report.emergency_services_called,
             "details": details,
@@ -401,7 +402,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
         },
         "notes": [
             {
-                "author": m.person(note.author, _("wrote the note")),
+                "author": m.person(note.author, "wrote the note"),
                 "from_reporter": note.from_reporter,
                 "text": _note_text(note, m, not_theirs),
                 "at": iso(note.at),
@@ -414,7 +415,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
                 "kind": event.kind,
                 "label": event.get_kind_display(),
                 "at": iso(event.at),
-                "by": m.person(event.actor, _("acted on the case")),
+                "by": m.person(event.actor, "acted on the case"),
                 "data": m.data(event.data),
             }
             for event in case.timeline.all()
@@ -428,13 +429,13 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
                 "met_at": iso(clock.met_at),
                 "warned_at": iso(clock.warned_at),
                 "ran_out_at": iso(clock.breached_at),
-                "escalated_to": m.person(clock.escalated_to, _("clock escalated to them")),
+                "escalated_to": m.person(clock.escalated_to, "clock escalated to them"),
             }
             for clock in case.clocks.all()
         ],
         "pages": [
             {
-                "to": m.person(page.recipient, _("paged for the case")),
+                "to": m.person(page.recipient, "paged for the case"),
                 "step": page.step,
                 "reason": page.reason,
                 "importance": page.importance,
@@ -444,7 +445,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
         ],
         "break_glass": [
             {
-                "by": m.person(glass.user, _("broke the glass")),
+                "by": m.person(glass.user, "broke the glass"),
                 "reason": m.text(glass.reason),
                 "at": iso(glass.at),
                 "expires_at": iso(glass.expires_at),
@@ -454,7 +455,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
         "access_log": [
             {
                 "at": iso(entry.at),
-                "who": m.person(entry.user, _("looked at the case")),
+                "who": m.person(entry.user, "looked at the case"),
                 "action": entry.action,
                 "action_label": entry.get_action_display(),
                 "basis": entry.basis,
@@ -468,7 +469,7 @@ def _note_text(note: CaseNote, m: Marker, not_theirs: bool):
     by_subject = m.subject_user is not None and note.author_id == m.subject_user.pk
     return m.text(
         note.text,
-        written_by="" if by_subject else _("written by someone else"),
+        written_by="" if by_subject else "written by someone else",
         not_about_subject=not_theirs and not by_subject,
     )
 
@@ -535,7 +536,7 @@ def _account_json(subject: User, m: Marker) -> dict:
             "role_label": _label(Role.choices, subject.role),
             "mobile_phone": str(subject.phone) if subject.phone else "",
             "team": subject.team.name if subject.team else None,
-            "line_manager": m.person(subject.line_manager, _("line manager")),
+            "line_manager": m.person(subject.line_manager, "line manager"),
             "language": subject.language,
             "employee_or_volunteer": subject.engagement,
             "active": subject.is_active,
@@ -565,7 +566,7 @@ def _account_json(subject: User, m: Marker) -> dict:
                 "expires_at": iso(token.expires_at),
                 "last_used_at": iso(token.last_used_at),
                 "revoked_at": iso(token.revoked_at),
-                "revoked_by": m.person(token.revoked_by, _("revoked the token")),
+                "revoked_by": m.person(token.revoked_by, "revoked the token"),
             }
             for token in subject.api_tokens.select_related("revoked_by").order_by("created_at")
         ],
@@ -617,7 +618,7 @@ def _paging_json(subject: User, m: Marker) -> dict:
                 "from": iso(o.starts_at),
                 "until": iso(o.ends_at),
                 "reason": m.text(o.reason),
-                "made_by": m.person(o.created_by, _("made the override")),
+                "made_by": m.person(o.created_by, "made the override"),
                 "made_at": iso(o.created_at),
             }
             for o in RotaOverride.objects.filter(person=subject)
@@ -675,7 +676,7 @@ def _paging_json(subject: User, m: Marker) -> dict:
         ],
         "messages_sent": [
             {
-                "to_person": m.person(attempt.recipient, _("the number or address was theirs")),
+                "to_person": m.person(attempt.recipient, "the number or address was theirs"),
                 "channel": attempt.channel,
                 "to": attempt.to,
                 "text": attempt.body,
@@ -726,9 +727,9 @@ def _guidance_json(subject: User, m: Marker) -> dict:
                 "version": q.document.version,
                 "question": m.text(q.question),
                 "asked_at": iso(q.asked_at),
-                "to": m.person(q.manager, _("line manager asked")),
+                "to": m.person(q.manager, "line manager asked"),
                 "discussed_at": iso(q.discussed_at),
-                "discussed_by": m.person(q.discussed_by, _("discussed the question")),
+                "discussed_by": m.person(q.discussed_by, "discussed the question"),
             }
             for q in GuidanceQuestion.objects.filter(asked_by=subject)
             .select_related("document", "manager", "discussed_by")
@@ -738,11 +739,11 @@ def _guidance_json(subject: User, m: Marker) -> dict:
             {
                 "level": t.level.name,
                 "due_on": iso(t.due_on),
-                "assigned_by": m.person(t.assigned_by, _("assessed the training")),
+                "assigned_by": m.person(t.assigned_by, "assessed the training"),
                 "assigned_at": iso(t.assigned_at),
                 "completed_on": iso(t.completed_on),
                 "completion_recorded_by": m.person(
-                    t.completed_recorded_by, _("recorded the completion")
+                    t.completed_recorded_by, "recorded the completion"
                 ),
                 "completion_recorded_at": iso(t.completed_recorded_at),
                 "reminders": [
@@ -955,7 +956,10 @@ def write_zip(out, *, export: SubjectAccessExport, bundle: Bundle, subject: str)
         put("redactions.json", _json_bytes(marks), FILE_NOTES["redactions.json"])
         missing = []
         for path, attachment, reference in bundle.attachments:
-            contents = read_attachment(attachment)
+            try:
+                contents = read_attachment(attachment)
+            except InvalidToken:
+                contents = None  # no key listed opens it (rotate_keys names such files)
             if contents is None:
                 missing.append(path)
                 continue
@@ -1049,11 +1053,12 @@ def export_subject_access(
             subject = f"{staff.full_name} <{staff.email}> (member of staff)"
         else:
             bundle = collect_for_service_user(ref)
-            if not bundle.cases:
-                message = _("No report or note mentions that service user reference.")
-                raise SubjectAccessInvalid(message, extra={"service_user_ref": message})
             subject = f"service user reference {ref}"
+    if staff is None and not bundle.cases:
+        message = _("No report or note mentions that service user reference.")
+        raise SubjectAccessInvalid(message, extra={"service_user_ref": message})
 
+    with translation.override("en"):
         with transaction.atomic():
             record = SubjectAccessExport.objects.create(
                 requested_by=actor,
@@ -1064,13 +1069,15 @@ def export_subject_access(
                 via=via,
                 case_references=[case.reference for case in bundle.cases],
             )
+            # The path names the export, so each row leads to its recorded reason.
             where = request.path if request is not None else "manage.py subject_access_export"
             access.log_many(
                 user=actor,
                 cases=bundle.cases,
                 action=AccessAction.SUBJECT_ACCESS,
                 basis=BASIS,
-                request=_Located(request, f"{where}?export={record.pk}"),
+                request=request,
+                path=f"{where}?export={record.pk}",
             )
 
         # Handed to the caller (the response or the command), which closes it.
@@ -1089,12 +1096,3 @@ def export_subject_access(
     record.refresh_from_db()
     stamp = timezone.localtime(record.at).strftime("%Y%m%d")
     return Export(record=record, file=out, filename=f"subject-access-{record.pk}-{stamp}.zip")
-
-
-class _Located:
-    """What access.log_many reads of a request (path, client address), with the path naming
-    the export, so each access-log row leads to the export's recorded reason."""
-
-    def __init__(self, request: HttpRequest | None, path: str):
-        self.path = path
-        self.META = {"REMOTE_ADDR": request.META.get("REMOTE_ADDR")} if request else {}

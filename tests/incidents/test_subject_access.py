@@ -261,6 +261,16 @@ class TestStaffSubject:
         checked, broken = audit.verify_chains()
         assert broken == [] and checked > 0
 
+    def test_a_lost_attachment_file_is_listed_not_fatal(self, named, held, settings):
+        (settings.ATTACHMENTS_DIR / held["pdf"].stored_name).unlink()
+        _result, archive = export(named, staff=named["worker"])
+        missing = read_json(archive, "manifest.json")["attachments_missing"]
+        assert len(missing) == 1 and missing[0].endswith("-scan.pdf")
+        assert missing[0] not in archive.namelist()
+        cases = read_json(archive, "cases.json")
+        text = by_reference(cases, held["urgent"].reference)["attachments"][1]["file"]["value"]
+        assert archive.read(text) == TEXT
+
 
 class TestServiceUserSubject:
     def test_holds_the_cases_naming_the_reference_with_everyone_else_marked(self, named, held):
@@ -325,6 +335,14 @@ class TestPage:
         assert record.via == "page" and record.reason == REASON
         listed = client.get(URL).content.decode()
         assert REASON in listed and "worker@example.org" in listed
+
+    def test_the_page_and_its_errors_are_in_welsh_for_a_welsh_speaker(self, client, named, held):
+        User.objects.filter(pk=named["dpo"].pk).update(language="cy")
+        sign_in(client, named["dpo"])
+        assert "Mynediad gwrthrych at ddata" in client.get(URL).content.decode()
+        response = client.post(URL, {"service_user_ref": "SU-404", "reason": REASON})
+        assert response.status_code == 400
+        assert "Nid oes unrhyw adroddiad" in response.content.decode()
 
     @pytest.mark.parametrize(
         "who", ["worker", "other_worker", "manager", "manager2", "hr", "safeguarding", "admin"]
