@@ -116,5 +116,10 @@ def test_every_staff_page_passes_axe(live_server, axe_page, people, rota, outbox
 
     sign_in(axe_page, base, people["dpo"].email)
     found += violations(axe_page, f"{base}/breach-log/")
+    found += violations(axe_page, f"{base}/subject-access/")
+    axe_page.fill("#id_reason", "Request of 28 Nov, ref DPO-1")  # but no subject given
+    axe_page.get_by_role("button", name="Download the export").click()
+    axe_page.wait_for_selector(".error")
+    found += check(axe_page, "/subject-access/ with errors")
 
     assert found == [], "\n".join(found)
