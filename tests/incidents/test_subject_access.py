@@ -261,6 +261,33 @@ class TestStaffSubject:
         checked, broken = audit.verify_chains()
         assert broken == [] and checked > 0
 
+    def test_queries_do_not_grow_with_the_number_of_cases(
+        self, named, held, django_capture_on_commit_callbacks
+    ):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        def count():
+            with CaptureQueriesContext(connection) as captured:
+                export(named, staff=named["worker"])
+            return len(captured.captured_queries)
+
+        before = count()
+        for n in range(3):
+            with django_capture_on_commit_callbacks(execute=True):
+                case = services.submit_report(
+                    reporter=named["worker"],
+                    kind=ReportKind.URGENT_DISCLOSURE,
+                    grounds=["crime"],
+                    narrative=f"Another disclosure {n}; Owen Price knows.",
+                    service_user_ref=f"SU-{n}",
+                )
+            services.add_note(case=case, actor=named["manager"], text="Seen.")
+            services.add_attachment(
+                case=case, actor=named["manager"], upload=SimpleUploadedFile("a.txt", TEXT)
+            )
+        assert count() == before
+
     def test_a_lost_attachment_file_is_listed_not_fatal(self, named, held, settings):
         (settings.ATTACHMENTS_DIR / held["pdf"].stored_name).unlink()
         _result, archive = export(named, staff=named["worker"])
