@@ -121,6 +121,30 @@ def resolve(data, pointer: str):
     return data
 
 
+def unmarked_strings(data):
+    """Every string in `data` that is not inside a mark for redaction review."""
+    if is_marked(data):
+        return
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from unmarked_strings(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from unmarked_strings(value)
+    elif isinstance(data, str):
+        yield data
+
+
+def assert_no_unmarked(archive, names):
+    """No data file (the manifest and the list of marks aside) carries any of `names` unmarked."""
+    for file in archive.namelist():
+        if not file.endswith(".json") or file in ("manifest.json", "redactions.json"):
+            continue
+        for text in unmarked_strings(read_json(archive, file)):
+            for name in names:
+                assert name.lower() not in text.lower(), (file, text)
+
+
 def by_reference(cases_json, reference):
     return next(c for c in cases_json if c["reference"] == reference)
 
@@ -214,6 +238,9 @@ class TestStaffSubject:
         assert ("cases.json", f"/{index}/reporter") not in marked_paths
         manifest = read_json(archive, "manifest.json")
         assert manifest["redaction_marks"] == len(redactions)
+        # Nowhere (timeline, access log, pages, notes...) is another person left unmarked.
+        others = [n for k, n in NAMES.items() if k != "worker"] + ["PC Morgan", "SU-7"]
+        assert_no_unmarked(archive, others)
         readme = archive.read("README.txt").decode()
         assert "redaction_review" in readme and REASON in readme
 
@@ -325,6 +352,7 @@ class TestServiceUserSubject:
         everything = b"".join(archive.read(n) for n in archive.namelist()).decode("latin-1")
         assert UNRELATED_NARRATIVE not in everything and CONCERN_NARRATIVE not in everything
         assert "paging.json" not in archive.namelist()
+        assert_no_unmarked(archive, [*NAMES.values(), "PC Morgan", "SU-8"])
         assert read_json(archive, "subject.json")["service_user_reference"] == "SU-7"
         logged = set(
             AccessLogEntry.objects.filter(action="subject_access").values_list("case_id", flat=True)
