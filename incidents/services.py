@@ -483,7 +483,7 @@ def assign_reviewer(*, case: Case, actor: User, reviewer: User) -> Case:
             case=case,
             kind=TimelineKind.REVIEWER_ASSIGNED,
             actor=actor,
-            data={"reviewer": reviewer.full_name},
+            data={"reviewer_id": reviewer.id},
         )
     return case
 
@@ -793,7 +793,6 @@ def record_safeguarding_referral(*, case: Case, actor: User, reference: str) -> 
             kind=TimelineKind.SAFEGUARDING_REFERRAL,
             actor=actor,
             at=now,
-            data={"reference": case.local_authority_reference},
         )
     return case
 
@@ -941,7 +940,7 @@ def sweep_clocks(*, now=None) -> dict:
                     at=now,
                     data={
                         "clock": clock.kind,
-                        "escalated_to": manager.full_name if manager else "",
+                        "escalated_to_id": manager.id if manager else None,
                     },
                 )
                 done["breached"] += 1
