@@ -443,6 +443,12 @@ def _require_status(case: Case, *statuses: str) -> None:
         )
 
 
+def _require_not_anonymised(case: Case) -> None:
+    """Retention has emptied the case (incidents.retention): nothing new is kept on it."""
+    if case.anonymised_at is not None:
+        raise IllegalTransition(_("This case has been anonymised: nothing more can be added."))
+
+
 def start_review(*, case: Case, actor: User) -> Case:
     """reported/acknowledged → under_review. Taking a case that nobody owns makes it yours."""
     from .access import REVIEW
@@ -615,6 +621,7 @@ def add_note(*, case: Case, actor: User, text: str) -> CaseNote:
     with transaction.atomic():
         case = _locked(case)
         _require(actor, case, FULL_VIEW)
+        _require_not_anonymised(case)
         note = CaseNote.objects.create(case=case, author=actor, text=text)
         add_event(case=case, kind=TimelineKind.NOTE_ADDED, actor=actor, data={"note_id": note.id})
     return note
@@ -707,6 +714,7 @@ def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
         with transaction.atomic():
             case = _locked(case)
             _require(actor, case, FULL_VIEW)
+            _require_not_anonymised(case)
             attachment = Attachment.objects.create(
                 case=case,
                 uploaded_by=actor,
