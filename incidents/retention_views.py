@@ -41,7 +41,8 @@ def _only_retention_managers(request: HttpRequest) -> None:
 
 @login_required
 def retention_page(request: HttpRequest) -> HttpResponse:
-    """GET: the rules, the holds in force and recent purges. POST: place a legal hold."""
+    """GET: the rules, the holds in force, what the next run would anonymise (a dry run) and
+    recent purges. POST: place a legal hold."""
     _only_retention_managers(request)
     form = LegalHoldForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -80,6 +81,7 @@ def retention_page(request: HttpRequest) -> HttpResponse:
             "form": form,
             "rules": list(RetentionRule.objects.all()),
             "holds": list(holds),
+            "due": retention.expired_cases(),
             "purges": list(PurgeRecord.objects.all()[:RECENT_PURGES]),
         },
         status=status,

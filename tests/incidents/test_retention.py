@@ -443,6 +443,20 @@ class TestPage:
         hold.refresh_from_db()
         assert hold.lifted_at is None and LegalHold.objects.count() == 1
 
+    def test_shows_what_the_next_run_would_anonymise_and_changes_nothing(
+        self, client, people, concern
+    ):
+        due, held, fresh = concern(), concern(), concern(outcome="advice_given")
+        place_legal_hold(case=held, actor=people["dpo"], reason="Claim ET/7")
+        with later(12):
+            client.force_login(people["dpo"])
+            body = client.get(reverse("incidents:retention")).content.decode()
+        section = body.split("Due at the next run")[1].split("Retention rules")[0]
+        assert due.reference in section and held.reference in section
+        assert "kept: legal hold" in section and fresh.reference not in section
+        assert not PurgeRecord.objects.exists()
+        assert raw_report(due)["narrative"] == NARRATIVE
+
     def test_anonymous_is_sent_to_sign_in(self, client, db):
         response = client.get(reverse("incidents:retention"))
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
