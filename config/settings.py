@@ -443,6 +443,12 @@ CELERY_BEAT_SCHEDULE["sweep-case-clocks"] = {
     "task": "incidents.sweep_clocks",
     "schedule": float(env_int("CLOCK_SWEEP_SECONDS", 60)),
 }
+# Retention (README, "Retention"): the nightly purge anonymises closed cases past their rule's
+# period, at RETENTION_PURGE_HOUR:15 UTC. The periods themselves are edited in the admin.
+CELERY_BEAT_SCHEDULE["purge-expired-cases"] = {
+    "task": "incidents.purge_expired",
+    "schedule": crontab(hour=env_int("RETENTION_PURGE_HOUR", 3), minute=15),
+}
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60)
 ATTACHMENTS_DIR = Path(os.environ.get("ATTACHMENTS_DIR", VAR_DIR / "attachments"))
 ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)

@@ -150,6 +150,8 @@ class Case(models.Model):
     breach_decided_at = models.DateTimeField(null=True, blank=True)
     local_authority_reference = models.CharField(max_length=64, blank=True)
     safeguarding_referred_at = models.DateTimeField(null=True, blank=True)
+    # Set when retention anonymised the case (incidents.retention); its PurgeRecord says why.
+    anonymised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -228,6 +230,9 @@ class TimelineKind(models.TextChoices):
     REASSIGNED = "reassigned", _("Reassigned")
     REMINDER = "reminder", _("Reminder to start the review")
     REOPENED = "reopened", _("Re-opened: escalation resumed")
+    LEGAL_HOLD_PLACED = "legal_hold_placed", _("Legal hold placed")
+    LEGAL_HOLD_LIFTED = "legal_hold_lifted", _("Legal hold lifted")
+    ANONYMISED = "anonymised", _("Anonymised: retention period over")
 
 
 class AppendOnlyError(Exception):
@@ -455,3 +460,7 @@ class SubjectAccessExport(models.Model):
 
     def __str__(self) -> str:
         return f"Subject access export {self.pk}"
+
+
+# Retention rules, legal holds and purge records live beside the cases they govern.
+from .retention_models import LegalHold, PurgeRecord, RetentionRule  # noqa: E402, F401

@@ -47,7 +47,6 @@ def on_page_status_changed(
     case = Case.objects.filter(pk=owner_id).first()
     if case is None:
         return
-    recipient = User.objects.filter(pk=recipient_id).first()
     services.add_event(
         case=case,
         kind=kind,
@@ -55,7 +54,6 @@ def on_page_status_changed(
         at=at,
         data={
             "recipient_id": recipient_id,
-            "recipient": recipient.full_name if recipient else "",
             "channel": "sms",
             "step": step,
             "status": status,

@@ -153,4 +153,26 @@ def timeline_for(case: Case, *, full: bool) -> list[TimelineEvent]:
                 TimelineKind.CLOSED,
             ]
         )
-    return list(events)
+    events = list(events)
+    _name_people(events)
+    return events
+
+
+# Timeline data names people by staff id only (so anonymising a case never has to rewrite its
+# hash-chained timeline); names are looked up as the timeline is shown.
+PERSON_KEYS = ("recipient_id", "reviewer_id", "escalated_to_id", "to_id")
+
+
+def _name_people(events: list[TimelineEvent]) -> None:
+    """Set `event.person` to the named person's User (or None), in one query at most."""
+    wanted = {
+        event.data.get(key)
+        for event in events
+        for key in PERSON_KEYS
+        if isinstance(event.data, dict)
+    } - {None}
+    people = {u.id: u for u in User.objects.filter(id__in=wanted)} if wanted else {}
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        ids = [data[key] for key in PERSON_KEYS if data.get(key) is not None]
+        event.person = people.get(ids[0]) if ids else None

@@ -443,6 +443,12 @@ def _require_status(case: Case, *statuses: str) -> None:
         )
 
 
+def _require_not_anonymised(case: Case) -> None:
+    """Retention has emptied the case (incidents.retention): nothing new is kept on it."""
+    if case.anonymised_at is not None:
+        raise IllegalTransition(_("This case has been anonymised: nothing more can be added."))
+
+
 def start_review(*, case: Case, actor: User) -> Case:
     """reported/acknowledged → under_review. Taking a case that nobody owns makes it yours."""
     from .access import REVIEW
@@ -483,7 +489,7 @@ def assign_reviewer(*, case: Case, actor: User, reviewer: User) -> Case:
             case=case,
             kind=TimelineKind.REVIEWER_ASSIGNED,
             actor=actor,
-            data={"reviewer": reviewer.full_name},
+            data={"reviewer_id": reviewer.id},
         )
     return case
 
@@ -615,6 +621,7 @@ def add_note(*, case: Case, actor: User, text: str) -> CaseNote:
     with transaction.atomic():
         case = _locked(case)
         _require(actor, case, FULL_VIEW)
+        _require_not_anonymised(case)
         note = CaseNote.objects.create(case=case, author=actor, text=text)
         add_event(case=case, kind=TimelineKind.NOTE_ADDED, actor=actor, data={"note_id": note.id})
     return note
@@ -707,6 +714,7 @@ def add_attachment(*, case: Case, actor: User, upload) -> Attachment:
         with transaction.atomic():
             case = _locked(case)
             _require(actor, case, FULL_VIEW)
+            _require_not_anonymised(case)
             attachment = Attachment.objects.create(
                 case=case,
                 uploaded_by=actor,
@@ -793,7 +801,6 @@ def record_safeguarding_referral(*, case: Case, actor: User, reference: str) -> 
             kind=TimelineKind.SAFEGUARDING_REFERRAL,
             actor=actor,
             at=now,
-            data={"reference": case.local_authority_reference},
         )
     return case
 
@@ -941,7 +948,7 @@ def sweep_clocks(*, now=None) -> dict:
                     at=now,
                     data={
                         "clock": clock.kind,
-                        "escalated_to": manager.full_name if manager else "",
+                        "escalated_to_id": manager.id if manager else None,
                     },
                 )
                 done["breached"] += 1

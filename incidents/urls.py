@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import subject_access_views, views
+from . import retention_views, subject_access_views, views
 
 app_name = "incidents"
 urlpatterns = [
@@ -39,4 +39,10 @@ urlpatterns = [
     path("outcomes/export.csv", views.outcomes_export, name="outcomes-export"),
     path("cases/<str:reference>/escalate/", views.case_escalate, name="case-escalate"),
     path("cases/<str:reference>/reassign/", views.case_reassign, name="case-reassign"),
+    path("retention/", retention_views.retention_page, name="retention"),
+    path(
+        "retention/holds/<int:hold_id>/lift/",
+        retention_views.legal_hold_lift,
+        name="legal-hold-lift",
+    ),
 ]

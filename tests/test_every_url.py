@@ -15,7 +15,8 @@ NARRATIVE = "Unique narrative words 7f3a9 that must never leak."
 # name -> who may reach it. "public": anyone; "signed_in": any signed-in person; "case": only
 # those with a basis for the case (never an uninvolved care worker or another team's manager);
 # "reporter": the case's reporter; "manager": managers (and admins); "oversight": HR and
-# managers; "dpo": the DPO; "webhook": Twilio, signed; "feed": holders of a secret.
+# managers; "dpo": the DPO; "retention": the DPO and administrators; "webhook": Twilio, signed;
+# "feed": holders of a secret.
 CLASSES = {
     "login": "public",
     "logout": "public",
@@ -83,6 +84,8 @@ CLASSES = {
     "incidents:subject-access": "dpo",
     "incidents:outcomes": "oversight",
     "incidents:outcomes-export": "oversight",
+    "incidents:retention": "retention",
+    "incidents:legal-hold-lift": "retention",
 }
 
 
@@ -105,7 +108,7 @@ def concrete(route: str, reference: str) -> str:
     path = path.replace("<str:reference>", reference)
     path = path.replace("<str:secret>", secrets.token_urlsafe(16))
     path = path.replace("<uidb64>", "MQ").replace("<token>", "set-password")
-    for name in ("user_id", "question_id", "token_id", "attachment_id", "rota_id"):
+    for name in ("user_id", "question_id", "token_id", "attachment_id", "rota_id", "hold_id"):
         path = path.replace(f"<int:{name}>", "1")
     return path
 
@@ -207,3 +210,13 @@ def test_oversight_pages_refuse_other_roles(client, people, case, who):
         if CLASSES[name] == "oversight":
             response = client.get(concrete(route, case.reference))
             assert response.status_code in REFUSED_SIGNED_IN, (who, route)
+
+
+@pytest.mark.parametrize("who", ["worker", "manager", "manager2", "hr", "safeguarding"])
+def test_retention_pages_refuse_other_roles(client, people, case, who):
+    client.force_login(people[who])
+    for route, name in every_url():
+        if CLASSES[name] == "retention":
+            for method in ("get", "post"):
+                response = getattr(client, method)(concrete(route, case.reference))
+                assert response.status_code in REFUSED_SIGNED_IN, (who, method, route)

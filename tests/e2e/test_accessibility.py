@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents import services
+from incidents import retention, services
 from incidents.models import ReportKind
 from tests.staff.guidance_helpers import publish
 
@@ -121,5 +121,7 @@ def test_every_staff_page_passes_axe(live_server, axe_page, people, rota, outbox
     axe_page.get_by_role("button", name="Download the export").click()
     axe_page.wait_for_selector(".error")
     found += check(axe_page, "/subject-access/ with errors")
+    retention.place_legal_hold(case=case, actor=people["dpo"], reason="Claim ET/1")
+    found += violations(axe_page, f"{base}/retention/")
 
     assert found == [], "\n".join(found)

@@ -398,9 +398,10 @@ class TestReporterSeesOnlyTheirOwnEntries:
             client.post(reverse("incidents:case-acknowledge", args=[case.reference]))
         case.refresh_from_db()
         assert case.owner == people["manager"]
-        # Page events and the acknowledgement carry the manager's name and the SMS id.
+        # Page events carry the manager's staff id (never a name) and the SMS id.
         page = case.timeline.get(kind=TimelineKind.PAGE_SENT)
-        assert page.data["recipient"] == MANAGER_NAME
+        assert page.data["recipient_id"] == people["manager"].id
+        assert MANAGER_NAME not in str(page.data)
         return case, page.data["provider_sid"]
 
     def test_my_report_page(self, client, people, acknowledged_case):

@@ -187,7 +187,9 @@ class TestSweep:
         event = case.timeline.filter(kind=TimelineKind.CLOCK_BREACHED).get(
             data__clock="breach_decision"
         )
-        assert event.data["escalated_to"] == people["manager2"].full_name
+        # By id, never by name: the timeline holds no names (see README, "Retention").
+        assert event.data["escalated_to_id"] == people["manager2"].id
+        assert people["manager2"].full_name not in str(event.data)
         emails = [m for m in mail.outbox if "ran out" in m.subject]
         assert emails and all(NARRATIVE not in m.body for m in emails)
 

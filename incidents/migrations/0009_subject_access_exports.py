@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('incidents', '0007_encrypt_existing_values'),
+        ('incidents', '0008_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
