@@ -82,6 +82,7 @@ def held(named, rota, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         services.acknowledge_case(case=urgent, actor=manager)
     services.add_note(case=urgent, actor=manager, text="Spoke to Cara Jones and Owen Price.")
+    services.assign_reviewer(case=urgent, actor=manager, reviewer=named["manager2"])
     pdf = services.add_attachment(
         case=urgent, actor=manager, upload=SimpleUploadedFile("scan.pdf", PDF)
     )
@@ -223,6 +224,11 @@ class TestStaffSubject:
         assert note["text"]["third_parties"] == ["Owen Price"]
         assert "Cara Jones" not in note["text"]["third_parties"]
         assert all(is_marked(a["file"]) for a in urgent["attachments"])
+        # The timeline names people by staff id; the export gives the name, marked.
+        assigned = next(e for e in urgent["timeline"] if e["kind"] == "reviewer_assigned")
+        assert assigned["data"] == {"reviewer_id": named["manager2"].id}
+        assert assigned["person"]["value"] == "Owen Price" and is_marked(assigned["person"])
+        assert urgent["anonymised_at"] is None
         assert is_marked(concern["reporter"]) and concern["reporter"]["value"] == "Olu Adebayo"
 
         # redactions.json lists every mark, each pointer leading to it.
