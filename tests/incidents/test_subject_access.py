@@ -4,15 +4,19 @@ make one (page and command), and bad input."""
 
 import io
 import json
+import uuid
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from incidents import audit, services, subject_access
-from incidents.models import AccessLogEntry, ReportKind, SubjectAccessExport
+from incidents import audit, retention, services, subject_access
+from incidents.models import AccessLogEntry, Case, CaseStatus, ReportKind, SubjectAccessExport
+from incidents.retention_models import RetentionRule
 from oncall.selectors import people_paged_for
 from staff.models import User
 
@@ -330,6 +334,31 @@ class TestStaffSubject:
         cases = read_json(archive, "cases.json")
         text = by_reference(cases, held["urgent"].reference)["attachments"][1]["file"]["value"]
         assert archive.read(text) == TEXT
+
+    def test_an_anonymised_case_is_listed_without_what_retention_removed(self, named, held):
+        case = held["urgent"]
+        closed_at = timezone.now() - timedelta(days=400)
+        Case.objects.filter(pk=case.pk).update(
+            status=CaseStatus.CLOSED, outcome="no_breach", closed_at=closed_at
+        )
+        rule, _created = RetentionRule.objects.get_or_create(
+            kind="", outcome="no_breach", defaults={"keep_months": 12, "basis": "test"}
+        )
+        record = retention.anonymise_case(
+            case_id=case.pk, rule=rule, run=uuid.uuid4(), trigger="command", now=timezone.now()
+        )
+        assert record is not None
+
+        _result, archive = export(named, staff=named["worker"])
+        urgent = by_reference(read_json(archive, "cases.json"), case.reference)
+        assert urgent["anonymised_at"] is not None
+        assert urgent["notes"] == [] and urgent["attachments"] == []
+        everything = b"".join(archive.read(name) for name in archive.namelist()).decode(
+            errors="replace"
+        )
+        assert URGENT_NARRATIVE not in everything
+        assert "Spoke to Cara Jones and Owen Price." not in everything
+        assert not any(name.startswith("attachments/") for name in archive.namelist())
 
 
 class TestServiceUserSubject:
