@@ -1,6 +1,7 @@
 """The documented backup and restore, run once on a scratch database."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -59,6 +60,17 @@ def test_backup_then_restore_into_a_scratch_database(people, rota, tmp_path, scr
         ).fetchone()[0]
     assert row == (ReportKind.URGENT_DISCLOSURE,)
     assert events == case.timeline.count() > 0
+
+    # The restored copy's audit chains verify, as the README asks after every restore.
+    verified = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "verify_audit"],
+        env=subprocess_environment(DATABASE_URL=scratch_database),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("OK:"), verified.stdout
 
     again = run("restore", str(dump), scratch_database)
     assert again.returncode == 2 and "refusing" in again.stderr
