@@ -2,7 +2,7 @@
 PostgreSQL and Redis, with a Celery worker paging through the Twilio sandbox.
 
     python bench/load.py [--clients 50] [--seconds 60] [--urgent-share 0.2] [--rate 0]
-                         [--web-workers 4] [--web-threads 4]
+                         [--web-workers 1] [--web-threads 16]
 
 Each client is one keep-alive HTTP/1.1 connection (as a phone app would hold) sending one
 report after another; with --rate R the clients together offer R reports a second on a fixed
@@ -220,11 +220,11 @@ def main() -> int:
         help="reports a second the clients offer together, on a schedule (0: each client "
         "sends its next report as soon as the last is answered)",
     )
-    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--web-workers", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument(
         "--web-threads",
         type=int,
-        default=4,
+        default=16,
         help="threads per worker (more than 1: gthread, keeping connections alive; 1: sync)",
     )
     args = parser.parse_args()
@@ -324,7 +324,9 @@ def main() -> int:
         latencies_ms = [r[1] * 1000 for r in results]
         print(
             f"requests={len(results)} created={len(created)} other_4xx={other} "
-            f"errors_5xx={errors_5xx} mean_ms={statistics.fmean(latencies_ms):.1f}",
+            f"errors_5xx={errors_5xx} mean_ms={statistics.fmean(latencies_ms):.1f} "
+            f"p90_ms={percentile(latencies_ms, 90):.0f} p95_ms={percentile(latencies_ms, 95):.0f} "
+            f"max_ms={max(latencies_ms):.0f}",
             flush=True,
         )
 
