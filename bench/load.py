@@ -1,10 +1,16 @@
 """Load benchmark: N concurrent clients submit reports over HTTP to gunicorn on loopback, against
 PostgreSQL and Redis, with a Celery worker paging through the Twilio sandbox.
 
-    python bench/load.py [--clients 50] [--seconds 60] [--urgent-share 0.2]
+    python bench/load.py [--clients 50] [--seconds 60] [--urgent-share 0.2] [--rate 0]
+                         [--web-workers 1] [--web-threads 16]
 
-Prints requests per second and latency, then checks that every 201 has its case in the database
-and every urgent one its page at the sandbox. The last line is exactly:
+Each client is one keep-alive HTTP/1.1 connection (as a phone app would hold) sending one
+report after another; with --rate R the clients together offer R reports a second on a fixed
+schedule instead, and each latency counts from the moment its report was due, so a server that
+falls behind is not excused by the clients waiting for it. Prints requests per second and
+latency, then checks that every 201 has its case in the database and every urgent one its page
+at the sandbox, and that the audit chains verify (manage.py verify_audit). The last line is
+exactly:
 
     load reports_per_s=<n> p50_ms=<n> p99_ms=<n> errors_5xx=<n> lost=<n>
 
@@ -12,6 +18,8 @@ Uses a scratch database (concernline_bench, recreated) and Redis database 8 (flu
 """
 
 import argparse
+import http.client
+import json
 import os
 import random
 import shutil
@@ -24,6 +32,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.fernet import Fernet
@@ -114,39 +123,75 @@ print(json.dumps(tokens))
         capture_output=True,
         text=True,
     )
-    import json
-
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: float):
+def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: float, rate: float):
+    """Each client on its own thread and keep-alive connection. The client side stays light
+    (http.client, not a full HTTP library): it shares the two cores with what it measures."""
     results = []  # (status, latency_s, reference or None, urgent)
     lock = threading.Lock()
+    parts = urlsplit(url)
     stop_at = time.monotonic() + seconds
+    interval = len(tokens) / rate if rate else 0.0
 
     def client(token: str) -> None:
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {token}"
+        headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         rng = random.Random(token)
-        while time.monotonic() < stop_at:
+        connection = None
+        due = time.monotonic() + rng.random() * interval
+        while True:
+            if interval:
+                now = time.monotonic()
+                if due > now:
+                    time.sleep(due - now)
+            if time.monotonic() >= stop_at:
+                break
             urgent = rng.random() < urgent_share
-            body = {
-                "kind": "urgent_disclosure" if urgent else "concern_colleague",
-                "narrative": "Benchmark report text that never leaves the database.",
-                "grounds": ["crime"] if urgent else [],
-                **({} if urgent else {"colleague": "B. Staff"}),
-                "client_token": str(uuid.uuid4()),
-            }
-            started = time.perf_counter()
-            try:
-                response = session.post(url, json=body, timeout=30)
-                status = response.status_code
-                reference = response.json().get("reference") if status == 201 else None
-            except requests.RequestException:
-                status, reference = 599, None
-            latency = time.perf_counter() - started
+            body = json.dumps(
+                {
+                    "kind": "urgent_disclosure" if urgent else "concern_colleague",
+                    "narrative": "Benchmark report text that never leaves the database.",
+                    "grounds": ["crime"] if urgent else [],
+                    **({} if urgent else {"colleague": "B. Staff"}),
+                    "client_token": str(uuid.uuid4()),
+                }
+            ).encode()
+            # Paced, a report's latency counts from when it was due, however late it left.
+            started = min(due, time.monotonic()) if interval else time.monotonic()
+            status, reference = 599, None
+            # A kept-alive connection the server has closed fails before any answer; the
+            # report carries its client_token, so sending it again on a new connection is
+            # safe (a case already opened is returned, not opened twice).
+            for attempt in (1, 2):
+                reused = connection is not None
+                try:
+                    if connection is None:
+                        connection = http.client.HTTPConnection(
+                            parts.hostname, parts.port, timeout=30
+                        )
+                    connection.request("POST", parts.path, body, headers)
+                    response = connection.getresponse()
+                    data = response.read()
+                    status = response.status
+                    if status == 201:
+                        reference = json.loads(data).get("reference")
+                    if response.will_close:
+                        connection.close()
+                        connection = None
+                    break
+                except (OSError, http.client.HTTPException):
+                    if connection is not None:
+                        connection.close()
+                    connection = None
+                    if not (reused and attempt == 1):
+                        break
+            latency = time.monotonic() - started
             with lock:
                 results.append((status, latency, reference, urgent))
+            due += interval
+        if connection is not None:
+            connection.close()
 
     threads = [threading.Thread(target=client, args=(t,)) for t in tokens]
     for t in threads:
@@ -168,7 +213,20 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--urgent-share", type=float, default=0.2)
-    parser.add_argument("--web-workers", type=int, default=4)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="reports a second the clients offer together, on a schedule (0: each client "
+        "sends its next report as soon as the last is answered)",
+    )
+    parser.add_argument("--web-workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=16,
+        help="threads per worker (more than 1: gthread, keeping connections alive; 1: sync)",
+    )
     args = parser.parse_args()
 
     from notifications.sandbox import start_sandbox
@@ -206,6 +264,11 @@ def main() -> int:
                     f"127.0.0.1:{web_port}",
                     "-w",
                     str(args.web_workers),
+                    *(
+                        ["-k", "gthread", "--threads", str(args.web_threads), "--keep-alive", "5"]
+                        if args.web_threads > 1
+                        else []
+                    ),
                     "--log-level",
                     "warning",
                 ],
@@ -240,13 +303,18 @@ def main() -> int:
                 break
             except requests.RequestException:
                 time.sleep(0.2)
-        print(f"{args.clients} clients for {args.seconds:.0f} s against {web_url} …", flush=True)
+        offered = f", offering {args.rate:g} reports/s" if args.rate else ""
+        print(
+            f"{args.clients} clients for {args.seconds:.0f} s against {web_url}{offered} …",
+            flush=True,
+        )
         started = time.monotonic()
         results = run_clients(
             url=f"{web_url}/api/v1/reports/",
             tokens=tokens,
             seconds=args.seconds,
             urgent_share=args.urgent_share,
+            rate=args.rate,
         )
         elapsed = time.monotonic() - started
 
@@ -256,18 +324,28 @@ def main() -> int:
         latencies_ms = [r[1] * 1000 for r in results]
         print(
             f"requests={len(results)} created={len(created)} other_4xx={other} "
-            f"errors_5xx={errors_5xx} mean_ms={statistics.fmean(latencies_ms):.1f}",
+            f"errors_5xx={errors_5xx} mean_ms={statistics.fmean(latencies_ms):.1f} "
+            f"p90_ms={percentile(latencies_ms, 90):.0f} p95_ms={percentile(latencies_ms, 95):.0f} "
+            f"max_ms={max(latencies_ms):.0f}",
             flush=True,
         )
 
         lost = count_lost(env, created, sandbox)
+        audit = subprocess.run(
+            [sys.executable, "manage.py", "verify_audit"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        print(f"verify_audit: {(audit.stdout + audit.stderr).strip()}", flush=True)
         print(
             f"load reports_per_s={len(created) / elapsed:.0f} "
             f"p50_ms={percentile(latencies_ms, 50):.0f} p99_ms={percentile(latencies_ms, 99):.0f} "
             f"errors_5xx={errors_5xx} lost={lost}",
             flush=True,
         )
-        return 0
+        return 0 if audit.returncode == 0 else 1
     finally:
         for process in processes:
             process.terminate()

@@ -86,8 +86,28 @@ def _lock_chains(chain: int, case_ids: list[int]) -> None:
 def append_timeline_event(
     *, case: Case, kind: str, actor_id: int | None, at: datetime, data: dict, dedupe_key
 ) -> TimelineEvent:
-    """The one way a timeline row is written."""
-    with transaction.atomic():
+    """The one way a single timeline row is written."""
+    (event,) = append_timeline_events(
+        case=case,
+        events=[
+            {"kind": kind, "actor_id": actor_id, "at": at, "data": data, "dedupe_key": dedupe_key}
+        ],
+    )
+    return event
+
+
+def append_timeline_events(
+    *, case: Case, events: list[dict], savepoint: bool = True
+) -> list[TimelineEvent]:
+    """Several rows on the end of one case's chain, in the order given, in one insert: the
+    chain is locked and its last hash read once, whatever the number of rows. Each of
+    `events` holds kind, actor_id, at, data and optionally dedupe_key.
+
+    `savepoint=False` is for a caller already in a transaction that rolls back whole on any
+    error (a new case's first entries): it spares the savepoint's two round trips."""
+    if not events:
+        return []
+    with transaction.atomic(savepoint=savepoint):
         _lock_chains(TIMELINE_CHAIN, [case.id])
         prev = (
             TimelineEvent.objects.filter(case_id=case.id)
@@ -95,30 +115,36 @@ def append_timeline_event(
             .values_list("hash", flat=True)
             .first()
         ) or GENESIS
-        # What the database will give back: JSON round-trips tuples to lists and so on.
-        data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
-        event = TimelineEvent(
-            case=case,
-            kind=str(kind),
-            actor_id=actor_id,
-            at=at,
-            data=data,
-            dedupe_key=dedupe_key,
-            prev_hash=prev,
-        )
-        event.hash = chain_hash(
-            prev,
-            timeline_payload(
-                case_id=case.id,
-                kind=event.kind,
-                actor_id=actor_id,
-                at=at,
+        rows = []
+        for spec in events:
+            # What the database will give back: JSON round-trips tuples to lists and so on.
+            data = json.loads(json.dumps(spec["data"], cls=DjangoJSONEncoder))
+            dedupe_key = spec.get("dedupe_key")
+            event = TimelineEvent(
+                case=case,
+                kind=str(spec["kind"]),
+                actor_id=spec["actor_id"],
+                at=spec["at"],
                 data=data,
                 dedupe_key=dedupe_key,
-            ),
-        )
-        event.save(force_insert=True)
-    return event
+                prev_hash=prev,
+            )
+            event.hash = chain_hash(
+                prev,
+                timeline_payload(
+                    case_id=case.id,
+                    kind=event.kind,
+                    actor_id=event.actor_id,
+                    at=event.at,
+                    data=data,
+                    dedupe_key=dedupe_key,
+                ),
+            )
+            prev = event.hash
+            rows.append(event)
+        # Ids are given in list order, and id order is chain order.
+        TimelineEvent.objects.bulk_create(rows)
+    return rows
 
 
 def append_access_entries(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import formats, timezone, translation
@@ -143,6 +143,9 @@ def _open_case(
             kind=kind,
             urgent=urgent,
             reporter=reporter,
+            # Whoever acknowledges an urgent case's page takes it; any other case has its
+            # owner from the start.
+            owner=None if urgent else _first_owner(reporter=reporter, now=now),
             client_token=client_token,
             safeguarding=bool(SAFEGUARDING_GROUNDS.intersection(grounds)),
             personal_data_breach=kind == ReportKind.INAPPROPRIATE_BREACH,
@@ -157,10 +160,15 @@ def _open_case(
             emergency_services_called=emergency_services_called,
             details=details or {},
         )
-        add_event(
-            case=case, kind=TimelineKind.REPORTED, actor=reporter, at=now, data={"urgent": urgent}
-        )
-        _route_new_case(case=case, now=now)
+        _start_new_case_clocks(case=case, now=now)
+        events = [
+            {
+                "kind": TimelineKind.REPORTED,
+                "actor_id": reporter.pk,
+                "at": now,
+                "data": {"urgent": urgent},
+            }
+        ]
         if urgent:
             rota = default_rota()
             # Stored untranslated: each page is put into its recipient's language when sent.
@@ -177,13 +185,16 @@ def _open_case(
                 category=kind,
                 hints={"line_manager_id": reporter.line_manager_id},
             )
-            add_event(
-                case=case,
-                kind=TimelineKind.ALERT_RAISED,
-                actor=None,
-                at=now,
-                data={"alert_id": alert.id, "rota": rota.name if rota else None},
+            events.append(
+                {
+                    "kind": TimelineKind.ALERT_RAISED,
+                    "actor_id": None,
+                    "at": now,
+                    "data": {"alert_id": alert.id, "rota": rota.name if rota else None},
+                }
             )
+        # The new case's first entries, in one insert; the transaction is all or nothing.
+        audit.append_timeline_events(case=case, events=events, savepoint=False)
     return case
 
 
@@ -274,12 +285,13 @@ def _next_reference(year: int) -> str:
 def _sequence_next(year: int) -> int:
     name = f"incidents_case_reference_{int(year)}"
     with connection.cursor() as cursor:
-        try:
-            with transaction.atomic():
-                cursor.execute("SELECT nextval(%s)", [name])
-                return cursor.fetchone()[0]
-        except ProgrammingError:
-            pass  # the year's first report: make its sequence
+        # to_regclass() is NULL for a sequence not made yet, and nextval(NULL) is NULL: one
+        # round trip, and no error to fence off with a savepoint.
+        cursor.execute("SELECT nextval(to_regclass(%s))", [name])
+        number = cursor.fetchone()[0]
+        if number is not None:
+            return number
+        # The year's first report: make its sequence.
         # Start after any number already used this year (by the row-locked counter before).
         used = ReferenceSequence.objects.filter(year=year).values_list("last", flat=True).first()
         try:
@@ -382,42 +394,43 @@ def clock_duration(kind: str) -> timedelta:
     }[kind]
 
 
-def start_clock(*, case: Case, kind: str, at) -> CaseClock:
-    duration = clock_duration(kind)
-    warn_share = float(getattr(settings, "CLOCK_WARN_PERCENT", 75)) / 100
-    clock, _created = CaseClock.objects.get_or_create(
-        case=case,
-        kind=kind,
-        defaults={"started_at": at, "due_at": at + duration, "warn_at": at + duration * warn_share},
-    )
-    return clock
-
-
 def meet_clock(*, case: Case, kind: str, at=None) -> None:
     CaseClock.objects.filter(case=case, kind=kind, met_at__isnull=True).update(
         met_at=at or timezone.now()
     )
 
 
-def _route_new_case(*, case: Case, now) -> None:
-    """Start the case's clocks. A case that pages nobody goes to the reporter's line manager,
-    or with none, to the manager on call now; if nobody is, the acknowledgement clock escalates."""
-    start_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
-    start_clock(case=case, kind=ClockKind.REVIEW, at=now)
+def _start_new_case_clocks(*, case: Case, now) -> None:
+    """A new case's clocks, in one insert (it has none yet)."""
+    kinds = [ClockKind.ACKNOWLEDGEMENT, ClockKind.REVIEW]
     if case.personal_data_breach:
-        start_clock(case=case, kind=ClockKind.BREACH_DECISION, at=now)
+        kinds.append(ClockKind.BREACH_DECISION)
     if case.safeguarding:
-        start_clock(case=case, kind=ClockKind.SAFEGUARDING_REFERRAL, at=now)
-    if case.urgent:
-        return  # whoever acknowledges the page takes it
-    manager = case.reporter.line_manager
+        kinds.append(ClockKind.SAFEGUARDING_REFERRAL)
+    warn_share = float(getattr(settings, "CLOCK_WARN_PERCENT", 75)) / 100
+    CaseClock.objects.bulk_create(
+        [
+            CaseClock(
+                case=case,
+                kind=kind,
+                started_at=now,
+                due_at=now + clock_duration(kind),
+                warn_at=now + clock_duration(kind) * warn_share,
+            )
+            for kind in kinds
+        ]
+    )
+
+
+def _first_owner(*, reporter: User, now) -> User | None:
+    """Who takes a case that pages nobody: the reporter's line manager, or with none, the
+    manager on call now; if nobody is, the acknowledgement clock escalates."""
+    manager = reporter.line_manager
     if manager is None or not manager.is_active:
         rota = default_rota()
         on_call = on_call_at(rota, now) if rota else []
         manager = on_call[0] if on_call else None
-    if manager is not None:
-        case.owner = manager
-        case.save(update_fields=["owner"])
+    return manager
 
 
 def _locked(case: Case) -> Case:

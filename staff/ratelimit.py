@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -61,19 +62,37 @@ def person_key(request: HttpRequest) -> str | None:
     return None
 
 
-def hit(key: str, *, limit: int, window: int, now: float) -> int | None:
-    """Count one request; return seconds to wait if over the limit, else None."""
+def count(keys: list[str], *, window: int, now: float) -> list[int]:
+    """Count one request in each key's current window; return the counts, in order.
+
+    On Redis every counter is bumped in one round trip (INCR, and EXPIRE NX so a window's
+    counter lives only as long as the window), atomically; elsewhere (the in-process cache of
+    development and tests) through the cache API."""
     window_start = int(now // window) * window
-    bucket = f"ratelimit:{key}:{window_start}"
-    cache.add(bucket, 0, timeout=window + 5)
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=window + 5)
-        count = 1
-    if count > limit:
-        return max(1, int(window_start + window - now))
-    return None
+    buckets = [f"ratelimit:{key}:{window_start}" for key in keys]
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        names = [backend.make_and_validate_key(bucket) for bucket in buckets]
+        pipe = backend._cache.get_client(write=True).pipeline(transaction=True)
+        for name in names:
+            pipe.incr(name)
+            pipe.expire(name, window + 5, nx=True)
+        return pipe.execute()[::2]
+    counts = []
+    for bucket in buckets:
+        backend.add(bucket, 0, timeout=window + 5)
+        try:
+            counts.append(backend.incr(bucket))
+        except ValueError:  # expired between add and incr
+            backend.add(bucket, 1, timeout=window + 5)
+            counts.append(1)
+    return counts
+
+
+def wait_seconds(*, window: int, now: float) -> int:
+    """How long until the current window ends."""
+    window_start = int(now // window) * window
+    return max(1, int(window_start + window - now))
 
 
 class RateLimitMiddleware:
@@ -82,17 +101,19 @@ class RateLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         now = time.time()
+        by_window: dict[int, list[tuple[str, int]]] = {}
         for rule in rules():
             if request.method not in rule.methods or not request.path.startswith(rule.paths):
                 continue
-            checks = [(f"{rule.name}:addr:{client_address(request)}", rule.per_address)]
+            checks = by_window.setdefault(rule.window_seconds, [])
+            checks.append((f"{rule.name}:addr:{client_address(request)}", rule.per_address))
             who = person_key(request)
             if who:
                 checks.append((f"{rule.name}:{who}", rule.per_person))
-            for key, limit in checks:
-                wait = hit(key, limit=limit, window=rule.window_seconds, now=now)
-                if wait is not None:
-                    return too_many(request, wait)
+        for window, checks in by_window.items():
+            counts = count([key for key, _limit in checks], window=window, now=now)
+            if any(n > limit for n, (_key, limit) in zip(counts, checks, strict=True)):
+                return too_many(request, wait_seconds(window=window, now=now))
         return self.get_response(request)
 
 

@@ -187,3 +187,69 @@ def test_concurrent_appends_form_one_chain(people, rota):
         rows = list(model.objects.filter(case=case).order_by("id"))
         assert len({row.prev_hash for row in rows}) == len(rows)  # no fork
     assert verify().startswith("OK:")
+
+
+def test_several_entries_appended_at_once_continue_the_chain(busy_case):
+    """A batch goes on the end of the chain in the order given, each row linked to the one
+    before it, and verify_audit accepts it."""
+    from django.utils import timezone
+
+    before = list(busy_case.timeline.order_by("id"))
+    now = timezone.now()
+    rows = audit.append_timeline_events(
+        case=busy_case,
+        events=[
+            {"kind": TimelineKind.NOTE_ADDED, "actor_id": None, "at": now, "data": {"n": n}}
+            for n in range(3)
+        ],
+    )
+    chain = list(busy_case.timeline.order_by("id"))
+    assert chain[: len(before)] == before
+    assert [row.id for row in chain[len(before) :]] == [row.id for row in rows]
+    assert [row.data for row in chain[len(before) :]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    for earlier, later in zip(chain, chain[1:], strict=False):
+        assert later.prev_hash == earlier.hash
+    assert verify().startswith("OK:")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reports_at_once_each_start_a_sound_chain(people, rota):
+    """New cases' first entries are written in one insert each; reports submitted together
+    (urgent ones with two entries) still leave every chain sound."""
+    from tests.incidents.conftest import NARRATIVE
+
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def reporter(n):
+        try:
+            barrier.wait()
+            for i in range(5):
+                if (n + i) % 2:
+                    shape = {"kind": "urgent_disclosure", "grounds": ["crime"]}
+                else:
+                    shape = {"kind": "worrying_information", "details": {"occurred": "today"}}
+                services.submit_report(reporter=people["worker"], narrative=NARRATIVE, **shape)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=reporter, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    kinds = TimelineEvent.objects.order_by("case_id", "id").values_list("case_id", "kind")
+    by_case: dict[int, list[str]] = {}
+    for case_id, kind in kinds:
+        by_case.setdefault(case_id, []).append(kind)
+    assert len(by_case) == 20
+    starts = [
+        tuple(kinds[:2]) if "alert_raised" in kinds else tuple(kinds) for kinds in by_case.values()
+    ]
+    assert sorted(starts) == sorted(
+        [(TimelineKind.REPORTED, TimelineKind.ALERT_RAISED)] * 10 + [(TimelineKind.REPORTED,)] * 10
+    )
+    assert verify().startswith("OK:")
