@@ -60,25 +60,39 @@ class Importance:
 
 
 def _new_attempt(*, recipient, channel: str, to: str, body: str, topic: str, page=None, step=0):
-    attempt = NotificationAttempt.objects.create(
-        recipient=recipient,
-        channel=channel,
-        to=to,
-        body=body,
-        topic=topic,
-        page=page,
-        step=step,
-        next_try_at=timezone.now(),
+    return _new_attempts(
+        [
+            NotificationAttempt(
+                recipient=recipient,
+                channel=channel,
+                to=to,
+                body=body,
+                topic=topic,
+                page=page,
+                step=step,
+            )
+        ]
+    )[0]
+
+
+def _new_attempts(attempts: list[NotificationAttempt]) -> list[NotificationAttempt]:
+    """Insert pending attempts and their first status change: two queries however many."""
+    now = timezone.now()
+    for attempt in attempts:
+        attempt.next_try_at = now
+    NotificationAttempt.objects.bulk_create(attempts)
+    StatusChange.objects.bulk_create(
+        [StatusChange(attempt=attempt, status=AttemptStatus.PENDING) for attempt in attempts]
     )
-    StatusChange.objects.create(attempt=attempt, status=AttemptStatus.PENDING)
-    return attempt
+    return attempts
 
 
-def _send_or_fail(attempt: NotificationAttempt) -> None:
-    """Send a new attempt on commit; one with no address fails at once, so the gap is visible
-    and the page moves on."""
+def _send_or_fail(attempt: NotificationAttempt, *, enqueue: bool = True) -> None:
+    """Send a new attempt on commit (or leave it to the caller, `enqueue=False`); one with no
+    address fails at once, so the gap is visible and the page moves on."""
     if attempt.to:
-        _enqueue_send(attempt.id)
+        if enqueue:
+            _enqueue_send(attempt.id)
         return
     missing = (
         "No email address on record"
@@ -125,15 +139,25 @@ def channel_plan(*, recipient: User, importance: str) -> list[list[str]]:
 
 
 def page_person(
-    *, recipient: User, importance: str, message: PageMessage, topic: str
+    *,
+    recipient: User,
+    importance: str,
+    message: PageMessage,
+    topic: str,
+    send_on_commit: bool = True,
 ) -> list[NotificationAttempt]:
     """Page one person about `topic`, by their channel rule for pages of this `importance`,
     in their language. The first step's attempts are returned; they are sent once the caller's
     transaction commits, and later steps follow on failure (or, for important pages, when
-    nobody acknowledged in time)."""
+    nobody acknowledged in time).
+
+    With `send_on_commit=False` no send task is queued for the first step's attempts: the
+    caller sends them itself (`send_notification_attempt`) right after its commit, sparing the
+    page a trip through the broker. The attempts are committed as pending either way, so if
+    the caller dies first the attempt sweeper sends them."""
     if importance not in (Importance.IMPORTANT, Importance.NORMAL):
         raise ValueError(f"importance must be 'important' or 'normal', not {importance!r}")
-    page = PageRequest.objects.create(
+    page = PageRequest(
         recipient=recipient,
         topic=topic,
         importance=importance,
@@ -142,16 +166,28 @@ def page_person(
         title=message.title[:80],
         plan=channel_plan(recipient=recipient, importance=importance),
     )
-    return _start_step(page)
+    page.next_step_at = _next_step_timer(page)
+    page.save(force_insert=True)
+    return _start_step(page, enqueue=send_on_commit, timer_set=True)
 
 
 def _page_message(page: PageRequest) -> PageMessage:
     return PageMessage(reference=page.reference, urgency=page.urgency, title=page.title)
 
 
-def _start_step(page: PageRequest) -> list[NotificationAttempt]:
+def _next_step_timer(page: PageRequest):
+    """When an important page nobody acknowledged moves to its next step (None: never)."""
+    has_next = page.step + 1 < len(page.plan)
+    if page.importance == Importance.IMPORTANT and has_next and page.closed_at is None:
+        return timezone.now() + timedelta(seconds=settings.PAGING_CALL_RETRY_SECONDS)
+    return None
+
+
+def _start_step(
+    page: PageRequest, *, enqueue: bool = True, timer_set: bool = False
+) -> list[NotificationAttempt]:
     """Create the attempts of the page's current step. Caller holds the page's row lock (or
-    has just created it)."""
+    has just created it, with `timer_set`: its next_step_at already saved)."""
     recipient = page.recipient
     language = recipient.language
     message = _page_message(page)
@@ -170,7 +206,7 @@ def _start_step(page: PageRequest) -> list[NotificationAttempt]:
             )
             to, body = recipient.email or "", f"{subject}\n\n{text}"
         attempts.append(
-            _new_attempt(
+            NotificationAttempt(
                 recipient=recipient,
                 channel=channel,
                 to=to,
@@ -180,17 +216,15 @@ def _start_step(page: PageRequest) -> list[NotificationAttempt]:
                 step=page.step,
             )
         )
-    has_next = page.step + 1 < len(page.plan)
-    if page.importance == Importance.IMPORTANT and has_next and page.closed_at is None:
-        delay = settings.PAGING_CALL_RETRY_SECONDS
-        page.next_step_at = timezone.now() + timedelta(seconds=delay)
-        _enqueue_advance(page.id, page.step, countdown=delay)
-    else:
-        page.next_step_at = None
-    page.save(update_fields=["next_step_at"])
+    _new_attempts(attempts)
+    if not timer_set:
+        page.next_step_at = _next_step_timer(page)
+        page.save(update_fields=["next_step_at"])
+    if page.next_step_at is not None:
+        _enqueue_advance(page.id, page.step, countdown=settings.PAGING_CALL_RETRY_SECONDS)
     # Only once the whole step exists: a failure at once (no address) may move the page on.
     for attempt in attempts:
-        _send_or_fail(attempt)
+        _send_or_fail(attempt, enqueue=enqueue)
     return attempts
 
 
@@ -283,6 +317,23 @@ def close_pages(*, topics: list[str], acknowledged_by_id: int | None = None, via
     return closed
 
 
+# What _move writes of an attempt.
+MOVED_FIELDS = ("status", "error_code", "error_message", "provider_sid", "updated_at")
+
+
+def _record_change(attempt, status: str, *, error_code: str = "", detail: str = "") -> None:
+    """Note that `attempt` reached `status`, once: a repeat (a callback Twilio sends again)
+    leaves the first record as it is. One query, no savepoint."""
+    StatusChange.objects.bulk_create(
+        [
+            StatusChange(
+                attempt=attempt, status=status, error_code=error_code[:16], detail=detail[:32]
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
 def _move(
     attempt: NotificationAttempt,
     status: str,
@@ -291,8 +342,10 @@ def _move(
     error_message: str = "",
     provider_sid: str | None = None,
     detail: str = "",
+    also: tuple[str, ...] = (),
 ) -> None:
-    """Set a new status, record the change and tell the apps above on commit.
+    """Set a new status, record the change and tell the apps above on commit. `also` names
+    other fields the caller changed, saved in the same update.
     The caller holds the attempt's row lock (or has just created it)."""
     attempt.status = status
     if error_code:
@@ -301,12 +354,8 @@ def _move(
         attempt.error_message = error_message[:255]
     if provider_sid:
         attempt.provider_sid = provider_sid
-    attempt.save()
-    StatusChange.objects.get_or_create(
-        attempt=attempt,
-        status=status,
-        defaults={"error_code": error_code[:16], "detail": detail[:32]},
-    )
+    attempt.save(update_fields=[*MOVED_FIELDS, *also])
+    _record_change(attempt, status, error_code=error_code, detail=detail)
     if attempt.page_id:
         now = timezone.now()
         if status in (AttemptStatus.QUEUED, AttemptStatus.SENT, AttemptStatus.DELIVERED):
@@ -355,13 +404,13 @@ def _throttle_delay(attempt: NotificationAttempt, now) -> float:
         # A page is worth more than a limit: a malformed setting (system check E003) sends.
         logger.error("%s is not 'count/seconds'; not throttling", setting)
         return 0
+    if attempt.page_id and attempt.step == 0 and attempt.page.importance == Importance.IMPORTANT:
+        return 0  # no count to check, so no need to queue behind other sends to this phone
     if connection.vendor == "postgresql":  # the embedded SQLite default runs one worker
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{attempt.channel}:{attempt.to}"]
             )
-    if attempt.page_id and attempt.step == 0 and attempt.page.importance == Importance.IMPORTANT:
-        return 0
     since = now - timedelta(seconds=window)
     recent = list(
         StatusChange.objects.filter(
@@ -403,8 +452,7 @@ def send_notification_attempt(*, attempt_id: int) -> None:
             _enqueue_send(attempt_id, countdown=delay)
             return
         attempt.tries += 1
-        attempt.save(update_fields=["tries", "updated_at"])
-        _move(attempt, AttemptStatus.SENDING)
+        _move(attempt, AttemptStatus.SENDING, also=("tries",))
 
     if attempt.channel == Channel.EMAIL:
         _send_email(attempt)
@@ -574,11 +622,7 @@ def _apply_status(attempt, status: str, *, error_code: str = "", detail: str = "
     """Move a locked attempt to a provider-reported status unless it is already at or past it
     (callbacks repeat and arrive out of order). Returns whether it moved."""
     if attempt.status in FINAL_STATUSES or STATUS_RANK[status] <= STATUS_RANK[attempt.status]:
-        StatusChange.objects.get_or_create(
-            attempt=attempt,
-            status=status,
-            defaults={"error_code": error_code[:16], "detail": detail[:32]},
-        )
+        _record_change(attempt, status, error_code=error_code, detail=detail)
         return False
     error_message = ""
     if status in (AttemptStatus.UNDELIVERED, AttemptStatus.FAILED) and detail:

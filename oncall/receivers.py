@@ -3,7 +3,7 @@
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
-from notifications.models import NotificationAttempt
+from notifications.models import AttemptStatus, NotificationAttempt
 from notifications.services import close_pages
 from notifications.signals import attempt_status_changed, inbound_command, page_exhausted
 
@@ -74,9 +74,14 @@ def acknowledge_by_sms(
     }
 
 
+# Our own bookkeeping before the provider has answered: no news about the page itself.
+NOT_RELAYED = {AttemptStatus.PENDING, AttemptStatus.SENDING}
+
+
 @receiver(attempt_status_changed, sender=NotificationAttempt, dispatch_uid="oncall.page_news")
 def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_code, at, **kw):
-    if not topic.startswith(TOPIC_PREFIX):
+    """What the provider says about a page (accepted, delivered, failed...), for the owner."""
+    if not topic.startswith(TOPIC_PREFIX) or status in NOT_RELAYED:
         return
     page = Page.objects.select_related("alert").filter(pk=topic.removeprefix(TOPIC_PREFIX)).first()
     if page is None:

@@ -138,12 +138,12 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
             # Delivered before its time (clock skew, an eager test run): the token stays
             # valid, and the sweeper runs the step once it is due.
             return False
-        # This worker sends the step's pages itself as soon as the step commits, sparing the
-        # first page a trip through the broker. Registered last: the timeline entries (a few
-        # milliseconds) are written before a provider call that may hang or kill the worker.
-        # The send tasks queued for the same attempts still run; whichever comes second finds
-        # the attempt no longer pending and does nothing.
-        ids = [attempt.id for attempt in _run_due(alert)]
+        # This worker sends the step's pages itself as soon as the step commits, sparing each
+        # page a trip through the broker; no send task is queued for them. The attempts are
+        # committed as pending with the step, so if this worker dies before sending one, the
+        # attempt sweeper sends it. Registered last: the timeline entries (a few milliseconds)
+        # are written before a provider call that may hang or kill the worker.
+        ids = [attempt.id for attempt in _run_due(alert, send_on_commit=False)]
         transaction.on_commit(lambda: _send_now(ids))
         return True
 
@@ -152,23 +152,41 @@ def _send_now(attempt_ids: list[int]) -> None:
     for attempt_id in attempt_ids:
         try:
             send_notification_attempt(attempt_id=attempt_id)
-        except Exception:  # noqa: BLE001  (the queued send task and the sweeper still have it)
-            logger.exception("attempt %s: sending at once failed; its task will retry", attempt_id)
+        except Exception:  # noqa: BLE001  (the attempt sweeper still has it)
+            logger.exception("attempt %s: sending at once failed; the sweeper will", attempt_id)
 
 
-def _run_due(alert: Alert, *, now=None) -> list[NotificationAttempt]:
+# What running a step may change on an alert: saved alone, not the snapshot and the rest.
+STEP_FIELDS = (
+    "state",
+    "current_step",
+    "next_step_at",
+    "active_token",
+    "loop",
+    "step_tries",
+    "fallback_reached_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "acknowledged_via",
+    "reminded_at",
+)
+
+
+def _run_due(alert: Alert, *, now=None, send_on_commit: bool = True) -> list[NotificationAttempt]:
     """What falls due on a locked alert: the next steps of a triggered one, or the review
-    reminder (then the re-opening) of an acknowledged one. Returns the attempts queued."""
+    reminder (then the re-opening) of an acknowledged one. Returns the attempts created; with
+    `send_on_commit=False` the caller sends them after its commit (see page_person)."""
     now = now or timezone.now()
     attempts: list[NotificationAttempt] = []
+    paging = {"attempts": attempts, "send_on_commit": send_on_commit}
     if alert.state == AlertState.TRIGGERED:
-        _advance(alert, now=now, attempts=attempts)
+        _advance(alert, now=now, **paging)
     elif alert.state == AlertState.ACKNOWLEDGED and settings.ESCALATION_REVIEW_MINUTES:
-        _review_overdue(alert, now=now, attempts=attempts)
+        _review_overdue(alert, now=now, **paging)
     else:
         alert.next_step_at = None
     alert.active_token = uuid.uuid4()  # the token that ran is spent
-    alert.save()
+    alert.save(update_fields=STEP_FIELDS)
     _enqueue_step(alert)
     return attempts
 
@@ -177,7 +195,9 @@ def _steps(alert: Alert) -> list[dict]:
     return alert.snapshot.get("policy", {}).get("steps") or builtin_steps()
 
 
-def _advance(alert: Alert, *, now, attempts: list | None = None) -> None:
+def _advance(
+    alert: Alert, *, now, attempts: list | None = None, send_on_commit: bool = True
+) -> None:
     """Run steps from `current_step` until one makes the alert wait, or the policy ends.
     Caller holds the row lock and saves."""
     steps = _steps(alert)
@@ -201,7 +221,14 @@ def _advance(alert: Alert, *, now, attempts: list | None = None) -> None:
             else:
                 alert.current_step = index + 1
             continue
-        attempts_now = _notify(alert, index=index, step=step, paged=paged, due_at=due_at)
+        attempts_now = _notify(
+            alert,
+            index=index,
+            step=step,
+            paged=paged,
+            due_at=due_at,
+            send_on_commit=send_on_commit,
+        )
         if attempts is not None:
             attempts.extend(attempts_now)
         if kind == StepKind.UNTIL_ACKNOWLEDGED:
@@ -245,7 +272,13 @@ def _reachable(person: User) -> bool:
 
 
 def _notify(
-    alert: Alert, *, index: int, step: dict, paged: set[int], due_at=None
+    alert: Alert,
+    *,
+    index: int,
+    step: dict,
+    paged: set[int],
+    due_at=None,
+    send_on_commit: bool = True,
 ) -> list[NotificationAttempt]:
     """Page everyone the step reaches. Anyone unreachable is a warning on the record; a step
     that reaches nobody pages the policy's fallback instead, never nothing."""
@@ -281,7 +314,11 @@ def _notify(
             due_at=due_at,
         )
         attempts += page_person(
-            recipient=person, importance=importance, message=message, topic=page.topic
+            recipient=person,
+            importance=importance,
+            message=message,
+            topic=page.topic,
+            send_on_commit=send_on_commit,
         )
     _tell(
         alert,
@@ -307,7 +344,7 @@ def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, da
     transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload))
 
 
-def _review_overdue(alert: Alert, *, now, attempts: list) -> None:
+def _review_overdue(alert: Alert, *, now, attempts: list, send_on_commit: bool = True) -> None:
     """An urgent alert acknowledged but not taken into review in time: remind the person who
     acknowledged it once, then re-open it and resume the escalation where it stopped."""
     if alert.reminded_at is None:
@@ -318,7 +355,11 @@ def _review_overdue(alert: Alert, *, now, attempts: list) -> None:
         )
         message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
         attempts += page_person(
-            recipient=person, importance=Importance.IMPORTANT, message=message, topic=page.topic
+            recipient=person,
+            importance=Importance.IMPORTANT,
+            message=message,
+            topic=page.topic,
+            send_on_commit=send_on_commit,
         )
         _tell(alert, "reminder", actor_id=None, data={"recipient_id": person.id})
         alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
@@ -329,7 +370,7 @@ def _review_overdue(alert: Alert, *, now, attempts: list) -> None:
     alert.acknowledged_at = None
     alert.acknowledged_via = ""
     alert.reminded_at = None
-    _advance(alert, now=now, attempts=attempts)
+    _advance(alert, now=now, attempts=attempts, send_on_commit=send_on_commit)
 
 
 def sweep_alerts(*, now=None) -> int:
