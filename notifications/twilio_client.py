@@ -18,6 +18,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+TWILIO_API_BASE = "https://api.twilio.com/"
 TWILIO_HOST_SUFFIX = ".twilio.com"
 
 
@@ -62,6 +63,16 @@ class RedirectingHttpClient(TwilioHttpClient):
         """`kwargs` go to `TwilioHttpClient` (pool_connections, proxy, max_retries, ...)."""
         super().__init__(timeout=timeout, **kwargs)
         self.api_url = api_url or None
+        if self.session is not None:
+            # Every request goes to one host, so what the environment says about reaching it
+            # (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) is read once, here: requests would
+            # otherwise scan the environment again on every request, a millisecond a page.
+            found = self.session.merge_environment_settings(
+                self.rewrite_url(TWILIO_API_BASE), self.proxy, None, None, None
+            )
+            self.proxy = found["proxies"]
+            self.session.verify = found["verify"]
+            self.session.trust_env = False
 
     def rewrite_url(self, url: str) -> str:
         """The URL this client actually requests for the SDK's `url`."""
