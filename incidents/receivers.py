@@ -6,7 +6,7 @@ from oncall.signals import alert_acknowledged, alert_event, page_status_changed
 from staff.models import User
 
 from . import services
-from .models import Case, TimelineKind
+from .models import Case, TimelineEvent, TimelineKind
 
 PAGE_EVENTS = {
     "queued": TimelineKind.PAGE_SENT,
@@ -44,6 +44,9 @@ def on_page_status_changed(
     kind = PAGE_EVENTS.get(status)
     if owner_type != Case.ALERT_OWNER_TYPE or kind is None:
         return
+    dedupe_key = f"page:{page_id}:{kind}"
+    if TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
+        return  # told already (by the page's other channel, or a repeated callback)
     case = Case.objects.filter(pk=owner_id).first()
     if case is None:
         return
@@ -60,7 +63,7 @@ def on_page_status_changed(
             "provider_sid": provider_sid,
             "error_code": error_code,
         },
-        dedupe_key=f"page:{page_id}:{kind}",
+        dedupe_key=dedupe_key,
     )
 
 

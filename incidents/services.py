@@ -313,17 +313,26 @@ def add_event(
     dedupe_key: str | None = None,
 ) -> TimelineEvent | None:
     """Append to a case's timeline. With `dedupe_key`, an event already recorded under that
-    key is not recorded again (signals may arrive twice)."""
+    key is not recorded again (signals may arrive twice, or at the same moment from two
+    processes: a worker's and a status callback's)."""
     if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
         return None
-    return audit.append_timeline_event(
-        case=case,
-        kind=kind,
-        actor_id=actor.pk if actor is not None else None,
-        at=at or timezone.now(),
-        data=data or {},
-        dedupe_key=dedupe_key,
-    )
+    try:
+        return audit.append_timeline_event(
+            case=case,
+            kind=kind,
+            actor_id=actor.pk if actor is not None else None,
+            at=at or timezone.now(),
+            data=data or {},
+            dedupe_key=dedupe_key,
+        )
+    except IntegrityError:
+        # Another writer recorded the same key after the check above. The append ran in its
+        # own atomic block (a savepoint inside a caller's transaction), so nothing of it was
+        # kept and the case's hash chain is as that writer left it.
+        if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
 
 
 def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:

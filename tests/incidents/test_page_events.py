@@ -1,0 +1,92 @@
+"""News of a page on the case timeline: recorded once, even when it arrives twice at once."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from incidents import audit, services
+from incidents.models import Case, ReportKind, TimelineEvent, TimelineKind
+from oncall.models import Alert, Page
+from oncall.signals import page_status_changed
+
+
+def waiting_for_an_advisory_lock() -> bool:
+    """Whether a session of this database waits for an advisory lock (a timeline chain)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, rota):
+    """A status callback (web) and the send task (worker) both report the page delivered. Both
+    look for the event before either has committed it, so both go on to append it; the second
+    waits for the case's chain lock, then finds the first one's row. It must give way quietly,
+    not fail with the unique constraint on the event's dedupe key."""
+    case = services.submit_report(
+        reporter=people["worker"],
+        kind=ReportKind.URGENT_DISCLOSURE,
+        narrative="Confidential words.",
+        grounds=["crime"],
+    )
+    page = Page.objects.get(alert__owner_id=case.id)
+    news = {
+        "sender": Alert,
+        "alert_id": page.alert_id,
+        "owner_type": Case.ALERT_OWNER_TYPE,
+        "owner_id": case.id,
+        "page_id": page.id,
+        "recipient_id": page.recipient_id,
+        "step": page.step,
+        "reason": page.reason,
+        "status": "delivered",
+        "provider_sid": "SM" + "1" * 32,
+        "error_code": "",
+        "at": timezone.now(),
+    }
+    recorded, release = threading.Event(), threading.Event()
+    errors = []
+
+    def callback_request():
+        try:
+            with transaction.atomic():
+                page_status_changed.send(**news)
+                recorded.set()
+                release.wait(timeout=20)  # holds the chain lock, its row not yet committed
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            recorded.set()
+            connections.close_all()
+
+    def send_task():
+        try:
+            page_status_changed.send(**news)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=callback_request)
+    first.start()
+    assert recorded.wait(timeout=20)
+    second = threading.Thread(target=send_task)
+    second.start()
+    deadline = time.monotonic() + 20
+    while not waiting_for_an_advisory_lock():
+        assert time.monotonic() < deadline, "the second writer never reached the chain lock"
+        time.sleep(0.02)
+    release.set()
+    first.join(timeout=20)
+    second.join(timeout=20)
+
+    assert errors == []
+    key = f"page:{page.id}:{TimelineKind.PAGE_DELIVERED}"
+    assert TimelineEvent.objects.filter(dedupe_key=key).count() == 1
+    assert audit.verify_chains()[1] == []  # the chain did not fork or break
