@@ -83,18 +83,32 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
     """What the provider says about a page (accepted, delivered, failed...), for the owner."""
     if not topic.startswith(TOPIC_PREFIX) or status in NOT_RELAYED:
         return
-    page = Page.objects.select_related("alert").filter(pk=topic.removeprefix(TOPIC_PREFIX)).first()
+    # Only the columns told: not the alert's snapshot, which is large and read for nothing.
+    page = (
+        Page.objects.filter(pk=topic.removeprefix(TOPIC_PREFIX))
+        .values(
+            "id",
+            "recipient_id",
+            "step",
+            "reason",
+            "alert_id",
+            "alert__owner_type",
+            "alert__owner_id",
+        )
+        .order_by()
+        .first()
+    )
     if page is None:
         return
     page_status_changed.send(
         sender=Alert,
-        alert_id=page.alert_id,
-        owner_type=page.alert.owner_type,
-        owner_id=page.alert.owner_id,
-        page_id=page.id,
-        recipient_id=page.recipient_id,
-        step=page.step,
-        reason=page.reason,
+        alert_id=page["alert_id"],
+        owner_type=page["alert__owner_type"],
+        owner_id=page["alert__owner_id"],
+        page_id=page["id"],
+        recipient_id=page["recipient_id"],
+        step=page["step"],
+        reason=page["reason"],
         status=status,
         provider_sid=provider_sid,
         error_code=error_code,

@@ -4,12 +4,14 @@ import uuid
 from datetime import date, datetime, timedelta
 
 import pytest
+from celery.signals import task_prerun
 from django.conf import settings
 from django.utils import timezone
 
 from notifications.messages import PageMessage, sms_text
 from notifications.models import AttemptStatus, NotificationAttempt, PageRequest
-from notifications.services import queue_sms, record_sms_status
+from notifications.providers import outbox as sms_outbox
+from notifications.services import queue_sms, record_sms_status, send_notification_attempt
 from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
 from oncall.policies import MAX_STEPS
 from oncall.services import (
@@ -149,6 +151,86 @@ class TestRunAlertStep:
         assert list(alert.pages.values_list("step", "recipient")) == [(0, people["manager"].id)]
         alert.refresh_from_db()
         assert alert.step_tries == 1
+
+
+class TestStepCost:
+    """A step's queries are pinned: the escalation engine runs at 20 alerts a second on two
+    cores (bench/escalation.py), and every query is paid three times an alert. A change to
+    these numbers says why in its commit."""
+
+    @pytest.fixture
+    def tasks_run(self):
+        names = []
+
+        def record(sender=None, **kwargs):
+            names.append(sender.name)
+
+        task_prerun.connect(record, weak=False, dispatch_uid="test_step_cost_tasks")
+        yield names
+        task_prerun.disconnect(dispatch_uid="test_step_cost_tasks")
+
+    def test_a_step_sends_its_pages_itself_and_queues_no_send_task(
+        self, people, rota, outbox, tasks_run, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = new_alert(rota)  # step 0's task is not run
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+
+        # The default rule of an important page: an SMS and a call at once, both sent.
+        assert [m["to"] for m in outbox] == [MANAGER_PHONE]
+        assert [c["to"] for c in sms_outbox.calls] == [MANAGER_PHONE]
+        statuses = NotificationAttempt.objects.values_list("channel", "status", "tries")
+        assert sorted(statuses) == [("call", "queued", 1), ("sms", "queued", 1)]
+        assert "notifications.send_notification_attempt" not in tasks_run
+
+    def test_the_step_itself_is_ten_queries(
+        self, rota, outbox, django_capture_on_commit_callbacks, django_assert_num_queries
+    ):
+        """Lock the alert, who is on call, the page, their channel rule, the paging request,
+        its attempts and their first status (one insert each), and the alert's new state;
+        with the savepoint around it."""
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = new_alert(rota)
+
+        with (
+            django_capture_on_commit_callbacks(execute=False),
+            django_assert_num_queries(10),
+        ):
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+        assert NotificationAttempt.objects.filter(status=AttemptStatus.PENDING).count() == 2
+
+    def test_sending_one_attempt_is_twelve_queries(
+        self, rota, outbox, django_capture_on_commit_callbacks, django_assert_num_queries
+    ):
+        """Claim it (lock, mark sending, note the change), then record the provider's answer
+        (lock, mark queued, note the change, the page's first-sent time, and any status
+        callback that came before the answer), each in its own transaction."""
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = new_alert(rota)
+        with django_capture_on_commit_callbacks(execute=False):
+            run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+        sms = NotificationAttempt.objects.get(channel="sms")
+
+        with (
+            django_capture_on_commit_callbacks(execute=False),
+            django_assert_num_queries(12),
+        ):
+            send_notification_attempt(attempt_id=sms.id)
+        sms.refresh_from_db()
+        assert sms.status == AttemptStatus.QUEUED and len(outbox) == 1
+
+    def test_a_repeated_send_of_a_sent_attempt_sends_nothing_in_three_queries(
+        self, rota, outbox, django_capture_on_commit_callbacks, django_assert_num_queries
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            new_alert(rota)
+        sms = NotificationAttempt.objects.get(channel="sms")
+
+        with django_assert_num_queries(3):  # savepoint, the locked read, release
+            send_notification_attempt(attempt_id=sms.id)
+        assert len(outbox) == 1
 
 
 class TestEscalateAlertTask:
