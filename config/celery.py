@@ -4,9 +4,20 @@ slow housekeeping never sits in front of an urgent page; `default` for the rest.
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("concernline")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def load_the_sms_provider(**kwargs) -> None:
+    """Import the SMS provider (for Twilio, the SDK's REST modules, which it otherwise loads on
+    first use) while the worker starts, so the first page after a restart does not wait for it.
+    Prefork children inherit what the parent imported."""
+    from notifications.providers import get_sms_provider
+
+    get_sms_provider()

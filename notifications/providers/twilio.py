@@ -4,6 +4,11 @@ from contextlib import contextmanager
 import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
+
+# The SDK imports these on first use, which under load took a page a few hundred ms; a worker
+# imports this module as it starts (config/celery.py), so it pays for them then.
+from twilio.rest.api.v2010.account.call import CallList  # noqa: F401
+from twilio.rest.api.v2010.account.message import MessageList  # noqa: F401
 from urllib3.exceptions import NewConnectionError
 
 from ..exceptions import PermanentProviderError, TransientProviderError, UnknownOutcomeError
