@@ -4,13 +4,15 @@
 
 It recreates a scratch PostgreSQL database (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/concernline_bench_escalation), empties a Redis database index
-(BENCH_BROKER_URL, default redis://127.0.0.1:6379/13), starts the Twilio sandbox in this
-process, BENCH_WORKERS Celery workers (default 2) on the paging queue and one beat, then makes
+(BENCH_BROKER_URL, default redis://127.0.0.1:6379/13), starts the Twilio sandbox in a process
+of its own, BENCH_WORKERS Celery workers (default 1) on the paging queue, each a BENCH_POOL
+pool (default threads) of BENCH_CONCURRENCY (default 16), and one beat, then makes
 BENCH_ALERTS urgent reports (default 200) at BENCH_RATE a second (default 20) through the real
 `submit_report`, each escalated by a three-step policy (on call, then a named manager, then the
 fallback, with waits of two policy minutes; a policy minute lasts BENCH_MINUTE_SECONDS, 0.5).
 
-It prints progress, and its last two lines are exactly:
+It prints progress and the CPU each part used an alert (workers, beat, sandbox, this process's
+reports, the PostgreSQL backends of the benchmark's database); its last two lines are exactly:
     report_to_provider_ms p50=<n> p99=<n>   the report's commit -> the sandbox receiving
                                              the first SMS request for it
     step_lateness_ms p50=<n> p99=<n>         a later step's SMS request at the sandbox
@@ -19,6 +21,8 @@ It prints progress, and its last two lines are exactly:
 
 import os
 import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,7 +42,9 @@ DATABASE_URL = os.environ.get(
 BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/13")
 ALERTS = int(os.environ.get("BENCH_ALERTS", "200"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+POOL = os.environ.get("BENCH_POOL", "threads")
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 MINUTE_SECONDS = os.environ.get("BENCH_MINUTE_SECONDS", "0.5")
 WARM_UP = 5  # reports made (and left out of the figures) while connections open
 ACCOUNT_SID, AUTH_TOKEN, FROM = "AC" + "2" * 32, "bench-auth-token", "+447700900000"
@@ -85,8 +93,6 @@ def main() -> None:
     from django.utils import timezone
 
     from incidents.services import submit_report
-    from notifications.sandbox import start_sandbox
-    from notifications.sandbox.server import SandboxRequestHandler
     from oncall.models import (
         EscalationPolicy,
         EscalationStep,
@@ -139,18 +145,11 @@ def main() -> None:
     ):
         EscalationStep.objects.create(policy=policy, position=position, **step)
 
-    # The sandbox writes its answer in pieces; with Nagle's algorithm on, the client's
-    # delayed ACK holds each answer ~40 ms, a cost of the stand-in, not of Twilio or of us.
-    SandboxRequestHandler.disable_nagle_algorithm = True
-    server, _thread = start_sandbox(
-        port=0,
-        account_sid=ACCOUNT_SID,
-        auth_token=AUTH_TOKEN,
-        from_number=FROM,
-        auto_deliver=False,
-        app_url="http://127.0.0.1:9",
-    )
-    say(f"sandbox at {server.url}")
+    # The sandbox stands in for Twilio's cloud, so it runs in a process of its own: in this
+    # one it would share the interpreter lock with the reports being made, and note each
+    # request's arrival late whenever a report held the lock.
+    sandbox = Sandbox()
+    say(f"sandbox at {sandbox.url}")
 
     scratch = Path(tempfile.mkdtemp(prefix="concernline-bench-"))
     env = {
@@ -159,7 +158,7 @@ def main() -> None:
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": FROM,
-        "TWILIO_API_URL": server.url,
+        "TWILIO_API_URL": sandbox.url,
         "PUBLIC_BASE_URL": "http://127.0.0.1:9",
         "ESCALATION_MINUTE_SECONDS": MINUTE_SECONDS,
         "ESCALATION_REVIEW_MINUTES": "0",
@@ -177,7 +176,12 @@ def main() -> None:
                 "-Q",
                 "paging,default",
                 "--pool",
-                os.environ.get("BENCH_POOL", "solo"),
+                POOL,
+                "--concurrency",
+                str(CONCURRENCY),
+                # A prefork parent hands a task only to a child that is free (no-op for threads).
+                "-O",
+                "fair",
                 "-n",
                 f"bench{i}@%h",
                 "--loglevel",
@@ -229,6 +233,7 @@ def main() -> None:
             report(-index)
         warm = set(committed)
         time.sleep(1)
+        cpu_at_start = cpu_use(processes, sandbox)
         say(f"raising {ALERTS} alerts at {RATE:g} a second")
         start = time.monotonic()
         for index in range(ALERTS):
@@ -240,14 +245,23 @@ def main() -> None:
                 say(f"  {index + 1} raised")
         total = ALERTS + WARM_UP
         deadline = time.monotonic() + 120
-        while len(server.sandbox.list_messages(to=str(lead.phone))) < total:
+        while len(sandbox.messages(to=str(lead.phone))) < total:
             if time.monotonic() > deadline:
                 raise SystemExit("not every alert reached its fallback within 120 s")
             time.sleep(0.5)
-        say(f"every alert reached its fallback; {len(server.sandbox.list_messages())} SMS sent")
+        busy = time.monotonic() - start
+        messages = sandbox.messages()
+        say(f"every alert reached its fallback; {len(messages)} SMS sent")
+        cpu = cpu_use(processes, sandbox)
+        say(
+            f"CPU in {busy:.1f} s, ms an alert: "
+            + ", ".join(
+                f"{k} {(v - cpu_at_start.get(k, 0)) * 1000 / ALERTS:.1f}" for k, v in cpu.items()
+            )
+        )
 
         requests: dict[tuple[str, str], list[float]] = {}
-        for message in server.sandbox.list_messages():
+        for message in messages:
             ref = REFERENCE.search(message["body"]).group(1)
             requests.setdefault((ref, message["to"]), []).append(message["request_received_at"])
         duplicates = sum(len(times) - 1 for times in requests.values())
@@ -283,8 +297,89 @@ def main() -> None:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        server.stop()
+        sandbox.stop()
+
+
+def cpu_use(processes: list, sandbox: "Sandbox") -> dict[str, float]:
+    """CPU seconds used so far by each part: the workers, beat, the sandbox, this process (the
+    reports) and the PostgreSQL backends serving the benchmark's database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        backends = [pid for (pid,) in cursor.fetchall()]
+    return {
+        "workers": sum(cpu_seconds(p.pid) for p in processes[:WORKERS]),
+        "beat": cpu_seconds(processes[-1].pid),
+        "sandbox": cpu_seconds(sandbox.process.pid),
+        "reports": time.process_time(),
+        "postgres": sum(cpu_seconds(pid) for pid in backends),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a live process and its children (a prefork pool) have used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:  # a backend that ended meanwhile
+        return 0.0
+    own = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(int(child)) for child in children)
+
+
+class Sandbox:
+    """The Twilio sandbox in a child process (this script run with --sandbox PORT)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--sandbox", str(port)], cwd=ROOT
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                self.messages()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+
+    def messages(self, *, to: str | None = None) -> list[dict]:
+        params = {"to": to} if to else {}
+        answer = requests.get(f"{self.url}/_sandbox/messages.json", params=params, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def serve_sandbox(port: int) -> None:
+    from notifications.sandbox.server import Sandbox as Server
+    from notifications.sandbox.server import SandboxServer
+
+    server = SandboxServer(
+        Server(
+            account_sid=ACCOUNT_SID,
+            auth_token=AUTH_TOKEN,
+            from_number=FROM,
+            auto_deliver=False,
+            app_url="http://127.0.0.1:9",
+        ),
+        port=port,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--sandbox"]:
+        serve_sandbox(int(sys.argv[2]))
+    else:
+        main()
