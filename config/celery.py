@@ -1,6 +1,7 @@
 """The Celery application. Queues: `paging` for everything that puts a page on a phone, so
 slow housekeeping never sits in front of an urgent page; `default` for the rest."""
 
+import logging
 import os
 
 from celery import Celery
@@ -17,7 +18,12 @@ app.autodiscover_tasks()
 def load_the_sms_provider(**kwargs) -> None:
     """Import the SMS provider (for Twilio, the SDK's REST modules, which it otherwise loads on
     first use) while the worker starts, so the first page after a restart does not wait for it.
-    Prefork children inherit what the parent imported."""
+    Prefork children inherit what the parent imported. A provider that cannot be loaded is
+    logged, not fatal, as before this hook: the worker still runs everything else, and the
+    error comes again with the first page."""
     from notifications.providers import get_sms_provider
 
-    get_sms_provider()
+    try:
+        get_sms_provider()
+    except Exception:  # noqa: BLE001  (the same error is raised again when a page is sent)
+        logging.getLogger(__name__).exception("could not load the SMS provider")
