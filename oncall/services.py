@@ -157,7 +157,7 @@ def _send_now(attempt_ids: list[int]) -> None:
 
 
 # What running a step may change on an alert: saved alone, not the snapshot and the rest.
-STEP_FIELDS = (
+STEP_STATE_FIELDS = (
     "state",
     "current_step",
     "next_step_at",
@@ -186,7 +186,7 @@ def _run_due(alert: Alert, *, now=None, send_on_commit: bool = True) -> list[Not
     else:
         alert.next_step_at = None
     alert.active_token = uuid.uuid4()  # the token that ran is spent
-    alert.save(update_fields=STEP_FIELDS)
+    alert.save(update_fields=STEP_STATE_FIELDS)
     _enqueue_step(alert)
     return attempts
 
