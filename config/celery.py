@@ -5,7 +5,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -27,3 +27,16 @@ def load_the_sms_provider(**kwargs) -> None:
         get_sms_provider()
     except Exception:  # noqa: BLE001  (the same error is raised again when a page is sent)
         logging.getLogger(__name__).exception("could not load the SMS provider")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def close_old_database_connections(sender=None, **kwargs) -> None:
+    """Before and after each task, close this thread's database connection if it is past
+    CONN_MAX_AGE or unusable, as Django does around each request. Only needed when
+    CELERY_DB_REUSE_MAX is set (settings): otherwise Celery closes it after every task. Not for
+    a task run eagerly, inside its caller's transaction (as Celery's own close is not)."""
+    from django.db import close_old_connections
+
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()

@@ -302,6 +302,13 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the task's database connection before and after every task
+# unless this is set, whatever CONN_MAX_AGE says: a new connection (and PostgreSQL backend) for
+# every escalation step. With DATABASE_CONN_MAX_AGE set, config.celery instead closes it as
+# Django does around a request (close_old_connections: once it is older than CONN_MAX_AGE, or
+# unusable after an error); the fixup's own close then comes only every 10,000th task.
+if DATABASES["default"].get("CONN_MAX_AGE"):
+    CELERY_DB_REUSE_MAX = 5000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
