@@ -4,9 +4,12 @@ Policy minutes last ESCALATION_MINUTE_SECONDS in the worker (a second or two), s
 policy runs in seconds; nothing sleeps for minutes. Pages are counted at the sandbox.
 """
 
+import contextlib
+import os
 import time
 
 import pytest
+from django.db import connection
 
 from incidents.models import Case, CaseStatus, ReportKind, TimelineKind
 from incidents.services import submit_report
@@ -116,3 +119,46 @@ def test_unacknowledged_urgent_report_loops_to_its_ceilings_then_reaches_the_fal
     assert alert.loop == 1 and alert.fallback_reached_at is not None
     assert kinds(case).count(TimelineKind.FALLBACK_REACHED) == 1
     wait_for(lambda: case.timeline.filter(kind=TimelineKind.PAGE_SENT).count() == 6)
+
+
+def database_backends_of(pid: int) -> set[int]:
+    """The PostgreSQL backends serving process `pid`'s open connections, found through its
+    sockets' local ports (/proc), as pg_stat_activity knows each client by its port."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    if not ports:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s)", [sorted(ports)]
+        )
+        return {backend for (backend,) in cursor.fetchall()}
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks_with_a_max_age(
+    people, rota, twilio_settings, sandbox, start_worker
+):
+    """With DATABASE_CONN_MAX_AGE set, one connection serves step after step (Celery would
+    otherwise close it after every task, and each step would wait for a new backend)."""
+    worker = start_worker(DATABASE_CONN_MAX_AGE="60", ESCALATION_REVIEW_MINUTES="0")
+    report(people)
+    wait_for(lambda: count(sandbox, people["manager"]) == 1, what="the first page")
+    time.sleep(1.5)  # past the task's end, and a sweep or two from beat
+    backends = database_backends_of(worker.process.pid)
+    assert len(backends) == 1
+
+    report(people)
+    wait_for(lambda: count(sandbox, people["manager"]) == 2, what="the second page")
+    time.sleep(1.5)
+    assert database_backends_of(worker.process.pid) == backends
