@@ -123,6 +123,10 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'concernline.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection PostgreSQL has since ended (a restart, an idle timeout) is found
+        # with one cheap query when a task or request first uses it and replaced, rather than
+        # failing that task: an escalation step is not retried.
+        conn_health_checks=env_int("DATABASE_CONN_MAX_AGE", 0) > 0,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

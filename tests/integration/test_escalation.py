@@ -162,3 +162,24 @@ def test_a_worker_keeps_its_database_connection_between_tasks_with_a_max_age(
     wait_for(lambda: count(sandbox, people["manager"]) == 2, what="the second page")
     time.sleep(1.5)
     assert database_backends_of(worker.process.pid) == backends
+
+
+def test_a_kept_connection_postgresql_has_ended_is_replaced_before_the_next_step(
+    people, rota, twilio_settings, sandbox, start_worker
+):
+    """A restart or an idle timeout ends the worker's kept connection between tasks: the next
+    step finds it gone and opens another, instead of failing (a step is not retried, and here
+    no sweep comes to rescue it)."""
+    worker = start_worker(
+        DATABASE_CONN_MAX_AGE="60", ESCALATION_REVIEW_MINUTES="0", ALERT_SWEEP_SECONDS="3600"
+    )
+    report(people)
+    wait_for(lambda: count(sandbox, people["manager"]) == 1, what="the first page")
+    time.sleep(1.5)
+    backends = database_backends_of(worker.process.pid)
+    assert backends
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", [list(backends)])
+
+    report(people)
+    wait_for(lambda: count(sandbox, people["manager"]) == 2, what="the second page")
