@@ -20,9 +20,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +28,7 @@ from django.utils.translation import gettext as _
 from config.errors import ConcernlineError
 from staff.models import Role, User
 
-from . import audit
+from . import audit, services
 from .models import (
     Attachment,
     BreakGlass,
@@ -218,13 +216,9 @@ def anonymise_case(
         case.client_token = None
         case.anonymised_at = now
         case.save(update_fields=["local_authority_reference", "client_token", "anonymised_at"])
-        folder = Path(settings.ATTACHMENTS_DIR)
-        files_deleted = 0
-        for attachment in attachments:
-            path = folder / attachment.stored_name
-            if path.exists():
-                path.unlink()
-                files_deleted += 1
+        folder = services.attachments_dir()
+        files = [folder / a.stored_name for a in attachments]
+        files = [path for path in files if path.exists()]
         record = PurgeRecord.objects.create(
             case=case,
             case_reference=case.reference,
@@ -241,7 +235,7 @@ def anonymise_case(
             trigger=trigger,
             notes_removed=notes_removed,
             attachments_removed=len(attachments),
-            files_deleted=files_deleted,
+            files_deleted=len(files),
             break_glass_reasons_cleared=cleared,
         )
         audit.append_timeline_event(
@@ -252,6 +246,10 @@ def anonymise_case(
             data={"purge_record_id": record.id, "keep_months": rule.keep_months},
             dedupe_key=None,
         )
+        # Last of all, once every row is written: a file that cannot be deleted rolls the case
+        # back whole, and no row failing afterwards can leave its files already gone.
+        for path in files:
+            path.unlink()
     return record
 
 
