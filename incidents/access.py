@@ -183,11 +183,4 @@ def get_case_for(
 def log_access(
     *, user: User, case: Case, action: str, basis: Basis, request: HttpRequest | None
 ) -> None:
-    audit.append_access_entries(
-        cases=[case],
-        user_id=user.pk,
-        action=action,
-        basis=str(basis),
-        path=request.path[:255] if request else "",
-        ip_address=request.META.get("REMOTE_ADDR") if request else None,
-    )
+    log_many(user=user, cases=[case], action=action, basis=basis, request=request)

@@ -219,9 +219,9 @@ def export_subject_access(
         digest.update(chunk)
         size += len(chunk)
     out.seek(0)
-    SubjectAccessExport.objects.filter(pk=record.pk).update(
-        size=size, sha256=digest.hexdigest(), **counts
-    )
-    record.refresh_from_db()
+    record.size, record.sha256 = size, digest.hexdigest()
+    for name, value in counts.items():
+        setattr(record, name, value)
+    record.save(update_fields=["size", "sha256", *counts])
     stamp = timezone.localtime(record.at).strftime("%Y%m%d")
     return Export(record=record, file=out, filename=f"subject-access-{record.pk}-{stamp}.zip")
