@@ -327,16 +327,6 @@ class StepKind(models.TextChoices):
     FALLBACK = "fallback", _("Final fallback")
 
 
-NOTIFY_KINDS = {
-    StepKind.NOTIFY_ON_CALL,
-    StepKind.NOTIFY_PERSON,
-    StepKind.NOTIFY_LINE_MANAGER,
-    StepKind.NOTIFY_ROLE,
-    StepKind.UNTIL_ACKNOWLEDGED,
-    StepKind.FALLBACK,
-}
-
-
 class StepImportance(models.TextChoices):
     IMPORTANT = "important", _("Important")
     NORMAL = "normal", _("Normal")

@@ -422,7 +422,7 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
         alert.reminded_at = None
         if alert.urgency == Urgency.URGENT and settings.ESCALATION_REVIEW_MINUTES:
             alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
-        alert.save()
+        alert.save(update_fields=STEP_STATE_FIELDS)
         _enqueue_step(alert)
         payload = {
             "alert_id": alert.id,
@@ -452,7 +452,7 @@ def resolve_alerts(*, owner_type: str, owner_id: int, actor: User | None) -> int
             alert.state = AlertState.RESOLVED
             alert.active_token = uuid.uuid4()
             alert.next_step_at = None
-            alert.save()
+            alert.save(update_fields=STEP_STATE_FIELDS)
     return len(alerts)
 
 
@@ -714,7 +714,7 @@ def reassign_alert(*, alert: Alert, actor: User, to: User) -> Alert:
         _tell(alert, "reassigned", actor_id=actor.id, data={"to_id": to.id})
         alert.active_token = uuid.uuid4()
         alert.next_step_at = now + _minutes(REASSIGN_WAIT_MINUTES)
-        alert.save()
+        alert.save(update_fields=STEP_STATE_FIELDS)
         _enqueue_step(alert)
     return alert
 
@@ -738,6 +738,6 @@ def move_on_after_exhausted_page(*, page_id: int) -> bool:
         logger.warning("alert %s: page %s reached nobody, moving on now", alert.id, page_id)
         alert.next_step_at = timezone.now()
         alert.active_token = uuid.uuid4()
-        alert.save()
+        alert.save(update_fields=STEP_STATE_FIELDS)
         _enqueue_step(alert)
     return True
