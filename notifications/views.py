@@ -20,7 +20,7 @@ from .selectors import attempt_language
 from .webhooks import twilio_signature_is_valid
 
 
-def _twiml(response: MessagingResponse) -> HttpResponse:
+def _twiml(response: MessagingResponse | VoiceResponse) -> HttpResponse:
     return HttpResponse(str(response), content_type="application/xml")
 
 
@@ -66,10 +66,6 @@ def sms_status(request: HttpRequest) -> HttpResponse:
 MAX_REPEATS = 3
 
 
-def _voice(response: VoiceResponse) -> HttpResponse:
-    return HttpResponse(str(response), content_type="application/xml")
-
-
 def _say(response, text: str, language: str) -> None:
     code = "cy" if language.startswith("cy") else "en"
     response.say(
@@ -95,7 +91,7 @@ def voice_answer(request: HttpRequest) -> HttpResponse:
     response = VoiceResponse()
     if attempt_id is None:
         response.hangup()
-        return _voice(response)
+        return _twiml(response)
     attempt, message, machine = services.call_answered(
         attempt_id=attempt_id,
         call_sid=request.POST.get("CallSid", ""),
@@ -103,21 +99,21 @@ def voice_answer(request: HttpRequest) -> HttpResponse:
     )
     if attempt is None or message is None:
         response.hangup()
-        return _voice(response)
+        return _twiml(response)
     language = attempt.recipient.language
     _say(response, voice_text(message, language=language), language)
     if machine:
         with translation.override(language):
             _say(response, gettext("Please open Concernline."), language)
         response.hangup()
-        return _voice(response)
+        return _twiml(response)
     repeat = request.GET.get("repeat", "")
     repeats = int(repeat) if repeat.isdigit() else 0
     if repeats >= MAX_REPEATS:
         with translation.override(language):
             _say(response, gettext("No key was pressed. Goodbye."), language)
         response.hangup()
-        return _voice(response)
+        return _twiml(response)
     gather_url = reverse("notifications:voice-gather") + f"?attempt={attempt.id}"
     gather = Gather(num_digits=1, action=gather_url, method="POST", timeout=8)
     _say(gather, voice_choices(language=language), language)
@@ -126,7 +122,7 @@ def voice_answer(request: HttpRequest) -> HttpResponse:
         reverse("notifications:voice-answer") + f"?attempt={attempt.id}&repeat={repeats + 1}",
         method="POST",
     )
-    return _voice(response)
+    return _twiml(response)
 
 
 @csrf_exempt
@@ -140,7 +136,7 @@ def voice_gather(request: HttpRequest) -> HttpResponse:
     response = VoiceResponse()
     if attempt_id is None:
         response.hangup()
-        return _voice(response)
+        return _twiml(response)
     said = services.call_key_pressed(
         attempt_id=attempt_id,
         call_sid=request.POST.get("CallSid", ""),
@@ -151,13 +147,13 @@ def voice_gather(request: HttpRequest) -> HttpResponse:
         with translation.override(language):
             _say(response, gettext("That key does nothing here."), language)
         response.redirect(reverse("notifications:voice-answer") + f"?attempt={attempt_id}")
-        return _voice(response)
+        return _twiml(response)
     if said:
         _say(response, said, language)
         with translation.override(language):
             _say(response, gettext("Goodbye."), language)
     response.hangup()
-    return _voice(response)
+    return _twiml(response)
 
 
 @csrf_exempt
