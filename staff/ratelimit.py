@@ -102,12 +102,17 @@ class RateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         now = time.time()
         by_window: dict[int, list[tuple[str, int]]] = {}
-        for rule in rules():
-            if request.method not in rule.methods or not request.path.startswith(rule.paths):
-                continue
+        matching = [
+            rule
+            for rule in rules()
+            if request.method in rule.methods and request.path.startswith(rule.paths)
+        ]
+        if not matching:
+            return self.get_response(request)
+        address, who = client_address(request), person_key(request)
+        for rule in matching:
             checks = by_window.setdefault(rule.window_seconds, [])
-            checks.append((f"{rule.name}:addr:{client_address(request)}", rule.per_address))
-            who = person_key(request)
+            checks.append((f"{rule.name}:addr:{address}", rule.per_address))
             if who:
                 checks.append((f"{rule.name}:{who}", rule.per_person))
         for window, checks in by_window.items():
