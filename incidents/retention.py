@@ -22,14 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from config.errors import ConcernlineError
 from staff.models import Role, User
 
-from . import audit, services
+from . import access, services
 from .models import (
+    AccessAction,
     Attachment,
     BreakGlass,
     Case,
@@ -59,6 +61,9 @@ DEFAULT_RULES = [
         "Urgent and safeguarding disclosures: ten years after closure.",
     ),
 ]
+
+# The access-log basis of placing or lifting a hold (the DPO's or administrator's role).
+LEGAL_HOLD_BASIS = "legal_hold"
 
 # Who may place and lift legal holds, and read the retention page.
 RETENTION_ROLES = frozenset({Role.DPO, Role.ADMIN})
@@ -238,13 +243,12 @@ def anonymise_case(
             files_deleted=len(files),
             break_glass_reasons_cleared=cleared,
         )
-        audit.append_timeline_event(
+        services.add_event(
             case=case,
             kind=TimelineKind.ANONYMISED,
-            actor_id=None,
+            actor=None,
             at=now,
             data={"purge_record_id": record.id, "keep_months": rule.keep_months},
-            dedupe_key=None,
         )
         # Last of all, once every row is written: a file that cannot be deleted rolls the case
         # back whole, and no row failing afterwards can leave its files already gone.
@@ -253,9 +257,12 @@ def anonymise_case(
     return record
 
 
-def place_legal_hold(*, case: Case, actor: User, reason: str) -> LegalHold:
+def place_legal_hold(
+    *, case: Case, actor: User, reason: str, request: HttpRequest | None = None
+) -> LegalHold:
     """Stop retention anonymising `case` until the hold is lifted. DPO or administrator only.
-    The timeline records who and when; the reason stays on the hold, never in the timeline."""
+    The timeline records who and when; the reason stays on the hold, never in the timeline.
+    The change is access-logged in the same transaction."""
     reason = " ".join(reason.split())
     if not may_manage_retention(actor):
         raise RetentionError(_("Only the DPO or an administrator may place a legal hold."))
@@ -273,40 +280,49 @@ def place_legal_hold(*, case: Case, actor: User, reason: str) -> LegalHold:
         hold = LegalHold.objects.create(
             case=case, reason=reason[:200], placed_by=actor, placed_at=now
         )
-        audit.append_timeline_event(
+        services.add_event(
             case=case,
             kind=TimelineKind.LEGAL_HOLD_PLACED,
-            actor_id=actor.pk,
+            actor=actor,
             at=now,
             data={"hold_id": hold.id},
-            dedupe_key=None,
         )
+        _log_hold_change(case=case, actor=actor, request=request)
     return hold
 
 
-def lift_legal_hold(*, hold: LegalHold, actor: User) -> LegalHold:
+def lift_legal_hold(
+    *, hold: LegalHold, actor: User, request: HttpRequest | None = None
+) -> LegalHold:
     """Lift a hold: from now on the case's retention rule applies again (an expired case is
-    anonymised by the next nightly run)."""
+    anonymised by the next nightly run). Access-logged in the same transaction."""
     if not may_manage_retention(actor):
         raise RetentionError(_("Only the DPO or an administrator may lift a legal hold."))
     with transaction.atomic():
-        Case.objects.select_for_update(of=("self",)).get(pk=hold.case_id)
-        hold = LegalHold.objects.select_related("case").get(pk=hold.pk)
+        case = Case.objects.select_for_update(of=("self",)).get(pk=hold.case_id)
+        hold = LegalHold.objects.get(pk=hold.pk)
+        hold.case = case
         if hold.lifted_at is not None:
             raise RetentionError(_("This legal hold has already been lifted."))
         now = timezone.now()
         hold.lifted_by = actor
         hold.lifted_at = now
         hold.save(update_fields=["lifted_by", "lifted_at"])
-        audit.append_timeline_event(
-            case=hold.case,
+        services.add_event(
+            case=case,
             kind=TimelineKind.LEGAL_HOLD_LIFTED,
-            actor_id=actor.pk,
+            actor=actor,
             at=now,
             data={"hold_id": hold.id},
-            dedupe_key=None,
         )
+        _log_hold_change(case=case, actor=actor, request=request)
     return hold
+
+
+def _log_hold_change(*, case: Case, actor: User, request: HttpRequest | None) -> None:
+    access.log_access(
+        user=actor, case=case, action=AccessAction.CHANGE, basis=LEGAL_HOLD_BASIS, request=request
+    )
 
 
 __all__ = [

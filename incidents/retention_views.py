@@ -13,12 +13,10 @@ from django.views.decorators.http import require_POST
 
 from config.errors import ConcernlineError
 
-from . import access, retention
-from .models import AccessAction, Case
+from . import retention
+from .models import Case
 from .retention_models import LegalHold, PurgeRecord, RetentionRule
 
-# The access-log basis of placing or lifting a hold (the DPO's or administrator's role).
-LEGAL_HOLD_BASIS = "legal_hold"
 RECENT_PURGES = 50
 
 
@@ -52,18 +50,14 @@ def retention_page(request: HttpRequest) -> HttpResponse:
         else:
             try:
                 retention.place_legal_hold(
-                    case=case, actor=request.user, reason=form.cleaned_data["reason"]
+                    case=case,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    request=request,
                 )
             except ConcernlineError as exc:
                 form.add_error(None, exc.message)
             else:
-                access.log_many(
-                    user=request.user,
-                    cases=[case],
-                    action=AccessAction.CHANGE,
-                    basis=LEGAL_HOLD_BASIS,
-                    request=request,
-                )
                 messages.success(
                     request, _("Legal hold placed on %(ref)s.") % {"ref": case.reference}
                 )
@@ -96,16 +90,9 @@ def legal_hold_lift(request: HttpRequest, hold_id: int) -> HttpResponse:
     if hold is None:
         raise Http404(_("No such legal hold."))
     try:
-        retention.lift_legal_hold(hold=hold, actor=request.user)
+        retention.lift_legal_hold(hold=hold, actor=request.user, request=request)
     except ConcernlineError as exc:
         messages.error(request, exc.message)
     else:
-        access.log_many(
-            user=request.user,
-            cases=[hold.case],
-            action=AccessAction.CHANGE,
-            basis=LEGAL_HOLD_BASIS,
-            request=request,
-        )
         messages.success(request, _("Legal hold on %(ref)s lifted.") % {"ref": hold.case.reference})
     return redirect("incidents:retention")
