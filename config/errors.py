@@ -4,6 +4,8 @@ Services raise subclasses with a plain message; each edge translates them (form 
 messages on pages, structured 4xx in the API).
 """
 
+from django.http import JsonResponse
+
 
 class ConcernlineError(Exception):
     status_code = 400
@@ -13,3 +15,11 @@ class ConcernlineError(Exception):
         super().__init__(message)
         self.message = message
         self.extra = extra or {}
+
+
+def api_error(code: str, message: str, status: int, fields: dict | None = None) -> JsonResponse:
+    """The API's one error shape, for answers made outside DRF (middleware, error handlers):
+    {"error": {"code": ..., "message": ..., "fields": {...}}}."""
+    return JsonResponse(
+        {"error": {"code": code, "message": message, "fields": fields or {}}}, status=status
+    )

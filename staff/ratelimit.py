@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+from config.errors import api_error
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,7 @@ def too_many(request: HttpRequest, wait: int) -> HttpResponse:
     minutes = max(1, round(wait / 60))
     message = _("Too many requests. Try again in %(minutes)d minutes.") % {"minutes": minutes}
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {"error": {"code": "rate_limited", "message": message, "fields": {}}}, status=429
-        )
+        response = api_error("rate_limited", message, 429)
     else:
         response = render(request, "registration/locked_out.html", {"message": message}, status=429)
     response["Retry-After"] = str(wait)

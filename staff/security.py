@@ -10,11 +10,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+
+from config.errors import api_error
 
 from .models import Role
 
@@ -51,9 +53,7 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
         minutes,
     ) % {"minutes": minutes}
     if request.path.startswith("/api/"):
-        response = JsonResponse(
-            {"error": {"code": "locked_out", "message": message, "fields": {}}}, status=429
-        )
+        response = api_error("locked_out", message, 429)
     else:
         response = render(request, "registration/locked_out.html", {"message": message}, status=429)
     response["Retry-After"] = str(seconds)
