@@ -1,15 +1,10 @@
 """API authentication by hashed token. Kept apart from the API views: DRF imports this module
 while it is still setting itself up."""
 
-from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from . import services
-from .models import ApiToken
-
-# How often a token's "last used" time is written: not on every request.
-LAST_USED_RESOLUTION_SECONDS = 300
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -30,24 +25,9 @@ class ApiTokenAuthentication(BaseAuthentication):
         return self.authenticate_key(key)
 
     def authenticate_key(self, key: str):
-        now = timezone.now()
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=services.hash_api_key(key))
-            .first()
-        )
-        if (
-            token is None
-            or token.revoked_at is not None
-            or token.expires_at <= now
-            or not token.user.is_active
-        ):
+        token = services.use_api_token(key)
+        if token is None:
             raise exceptions.AuthenticationFailed("The token is not valid, or has expired.")
-        stale = token.last_used_at is None or (
-            (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
-        )
-        if stale:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user, token
 
     def authenticate_header(self, request):

@@ -316,6 +316,30 @@ def issue_api_token(*, user: User, name: str, days: int | None = None) -> tuple[
     return token, key
 
 
+# How often a token's "last used" time is written: not on every request.
+LAST_USED_RESOLUTION_SECONDS = 300
+
+
+def use_api_token(key: str) -> ApiToken | None:
+    """The token with this key, if it is live (not revoked, not expired, its owner active),
+    with its "last used" time brought up to date; None otherwise."""
+    now = timezone.now()
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+    if (
+        token is None
+        or token.revoked_at is not None
+        or token.expires_at <= now
+        or not token.user.is_active
+    ):
+        return None
+    stale = token.last_used_at is None or (
+        (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS
+    )
+    if stale:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
 class TokenNotFound(ConcernlineError):
     status_code = 404
     code = "not_found"
