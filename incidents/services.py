@@ -136,16 +136,18 @@ def _open_case(
     client_token,
     details=None,
 ) -> Case:
+    now = timezone.now()
+    # Whoever acknowledges an urgent case's page takes it; any other case has its owner from
+    # the start. Worked out before the transaction, which then holds its locks (the year's
+    # reference counter, without PostgreSQL) for the inserts alone.
+    owner = None if urgent else _first_owner(reporter=reporter, now=now)
     with transaction.atomic():
-        now = timezone.now()
         case = Case.objects.create(
             reference=_next_reference(now.year),
             kind=kind,
             urgent=urgent,
             reporter=reporter,
-            # Whoever acknowledges an urgent case's page takes it; any other case has its
-            # owner from the start.
-            owner=None if urgent else _first_owner(reporter=reporter, now=now),
+            owner=owner,
             client_token=client_token,
             safeguarding=bool(SAFEGUARDING_GROUNDS.intersection(grounds)),
             personal_data_breach=kind == ReportKind.INAPPROPRIATE_BREACH,
