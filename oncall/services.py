@@ -300,24 +300,17 @@ def _notify(
     elif unreachable:
         _tell(alert, "nobody_to_page", step=index, data={"unreachable": unreachable})
     importance = step.get("importance") or Importance.IMPORTANT
-    message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
     attempts: list[NotificationAttempt] = []
     recipients = [p for p in recipients if p.id not in paged]
     paged.update(p.id for p in recipients)
     for person in recipients:
-        page = Page.objects.create(
-            alert=alert,
+        attempts += _page(
+            alert,
+            person,
             step=index,
-            recipient=person,
             reason=reason,
             importance=importance,
             due_at=due_at,
-        )
-        attempts += page_person(
-            recipient=person,
-            importance=importance,
-            message=message,
-            topic=page.topic,
             send_on_commit=send_on_commit,
         )
     _tell(
@@ -327,6 +320,44 @@ def _notify(
         data={"step_kind": step["kind"], "recipient_ids": [p.id for p in recipients]},
     )
     return attempts
+
+
+def _page(
+    alert: Alert,
+    person: User,
+    *,
+    step: int,
+    reason: str,
+    importance: str = Importance.IMPORTANT,
+    due_at=None,
+    send_on_commit: bool = True,
+) -> list[NotificationAttempt]:
+    """Page one person for `alert`: the Page row (what the record shows afterwards) and its
+    attempts in the outbox (reference, urgency and title only)."""
+    page = Page.objects.create(
+        alert=alert,
+        step=step,
+        recipient=person,
+        reason=reason,
+        importance=importance,
+        due_at=due_at,
+    )
+    return page_person(
+        recipient=person,
+        importance=importance,
+        message=PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title),
+        topic=page.topic,
+        send_on_commit=send_on_commit,
+    )
+
+
+def _reopen(alert: Alert) -> None:
+    """Back to triggered: the acknowledgement and its reminder no longer stand."""
+    alert.state = AlertState.TRIGGERED
+    alert.acknowledged_by = None
+    alert.acknowledged_at = None
+    alert.acknowledged_via = ""
+    alert.reminded_at = None
 
 
 def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, data=None) -> None:
@@ -350,26 +381,18 @@ def _review_overdue(alert: Alert, *, now, attempts: list, send_on_commit: bool =
     if alert.reminded_at is None:
         alert.reminded_at = now
         person = alert.acknowledged_by
-        page = Page.objects.create(
-            alert=alert, step=alert.current_step, recipient=person, reason="review_reminder"
-        )
-        message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
-        attempts += page_person(
-            recipient=person,
-            importance=Importance.IMPORTANT,
-            message=message,
-            topic=page.topic,
+        attempts += _page(
+            alert,
+            person,
+            step=alert.current_step,
+            reason="review_reminder",
             send_on_commit=send_on_commit,
         )
         _tell(alert, "reminder", actor_id=None, data={"recipient_id": person.id})
         alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
         return
     _tell(alert, "reopened", data={"acknowledged_by_id": alert.acknowledged_by_id})
-    alert.state = AlertState.TRIGGERED
-    alert.acknowledged_by = None
-    alert.acknowledged_at = None
-    alert.acknowledged_via = ""
-    alert.reminded_at = None
+    _reopen(alert)
     _advance(alert, now=now, attempts=attempts, send_on_commit=send_on_commit)
 
 
@@ -701,16 +724,8 @@ def reassign_alert(*, alert: Alert, actor: User, to: User) -> Alert:
         if not _reachable(to):
             raise AlertError(_("%(name)s has no mobile number to page.") % {"name": to})
         now = timezone.now()
-        alert.state = AlertState.TRIGGERED
-        alert.acknowledged_by, alert.acknowledged_at, alert.acknowledged_via = None, None, ""
-        alert.reminded_at = None
-        page = Page.objects.create(
-            alert=alert, step=alert.current_step, recipient=to, reason="reassigned"
-        )
-        message = PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title)
-        page_person(
-            recipient=to, importance=Importance.IMPORTANT, message=message, topic=page.topic
-        )
+        _reopen(alert)
+        _page(alert, to, step=alert.current_step, reason="reassigned")
         _tell(alert, "reassigned", actor_id=actor.id, data={"to_id": to.id})
         alert.active_token = uuid.uuid4()
         alert.next_step_at = now + _minutes(REASSIGN_WAIT_MINUTES)
