@@ -154,7 +154,7 @@ def timeline_for(case: Case, *, full: bool) -> list[TimelineEvent]:
             ]
         )
     events = list(events)
-    _name_people(events)
+    name_people(events)
     return events
 
 
@@ -163,7 +163,7 @@ def timeline_for(case: Case, *, full: bool) -> list[TimelineEvent]:
 PERSON_KEYS = ("recipient_id", "reviewer_id", "escalated_to_id", "to_id")
 
 
-def _name_people(events: list[TimelineEvent]) -> None:
+def name_people(events: list[TimelineEvent]) -> None:
     """Set `event.person` to the named person's User (or None), in one query at most."""
     wanted = {
         event.data.get(key)

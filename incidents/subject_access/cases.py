@@ -21,7 +21,7 @@ from ..models import (
     Report,
     ReportKind,
 )
-from ..selectors import PERSON_KEYS
+from ..selectors import name_people
 from .marks import Marker, compile_names, mark
 from .values import iso, label, safe_name
 
@@ -132,7 +132,7 @@ def third_party_names(cases: list[Case]) -> list[str]:
     return [n for n in names if isinstance(n, str)]
 
 
-def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, people, bundle) -> dict:
+def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle) -> dict:
     report = case.report
     # In a staff export, a case the subject only handled is about others.
     not_theirs = m.subject_user is not None and not {"reporter", "named_in_text"} & set(why)
@@ -225,7 +225,9 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, people
                 "at": iso(event.at),
                 "by": m.person(event.actor, "acted on the case"),
                 "data": m.data(event.data),
-                "person": _timeline_person(event, people, m),
+                "person": (
+                    m.person(event.person, "named in the timeline") if event.person else None
+                ),
             }
             for event in case.timeline.all()
         ],
@@ -283,23 +285,10 @@ def _note_text(note: CaseNote, m: Marker, not_theirs: bool):
     )
 
 
-def _person_ids(data) -> list[int]:
-    """The staff ids a timeline event's data names (selectors.PERSON_KEYS)."""
-    if not isinstance(data, dict):
-        return []
-    return [data[key] for key in PERSON_KEYS if isinstance(data.get(key), int)]
-
-
-def _timeline_person(event, people: dict[int, User], m: Marker):
-    """The person the event's data names by staff id (paged, made reviewer...), by name."""
-    ids = _person_ids(event.data)
-    return m.person(people.get(ids[0]), "named in the timeline") if ids else None
-
-
 def cases_json(cases: list[Case], roles: dict[int, set[str]], m: Marker, bundle) -> list[dict]:
     ids = [case.id for case in cases]
-    named = {i for case in cases for event in case.timeline.all() for i in _person_ids(event.data)}
-    people = {user.id: user for user in User.objects.filter(id__in=named)} if named else {}
+    # The people timeline data names by staff id (paged, made reviewer...), in one query.
+    name_people([event for case in cases for event in case.timeline.all()])
     pages: dict[int, list] = {}
     for page in (
         Page.objects.filter(alert__owner_type=Case.ALERT_OWNER_TYPE, alert__owner_id__in=ids)
@@ -319,7 +308,6 @@ def cases_json(cases: list[Case], roles: dict[int, set[str]], m: Marker, bundle)
             m=m,
             pages=pages,
             log_rows=log_rows,
-            people=people,
             bundle=bundle,
         )
         for case in cases
