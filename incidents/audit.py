@@ -83,17 +83,88 @@ def _lock_chains(chain: int, case_ids: list[int]) -> None:
         )
 
 
+# The last hash of a case's timeline, and whether the case exists at all (no row: it does not).
+TIMELINE_HEAD = """
+SELECT (
+    SELECT hash FROM incidents_timelineevent WHERE case_id = c.id ORDER BY id DESC LIMIT 1
+) FROM incidents_case AS c WHERE c.id = %s
+"""
+# A row whose dedupe_key is already on a timeline gives way: nothing is written, no error.
+TIMELINE_INSERT = """
+INSERT INTO incidents_timelineevent
+    (case_id, kind, actor_id, at, data, dedupe_key, prev_hash, hash)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
 def append_timeline_event(
-    *, case: Case, kind: str, actor_id: int | None, at: datetime, data: dict, dedupe_key
-) -> TimelineEvent:
-    """The one way a single timeline row is written."""
-    (event,) = append_timeline_events(
-        case=case,
-        events=[
-            {"kind": kind, "actor_id": actor_id, "at": at, "data": data, "dedupe_key": dedupe_key}
-        ],
+    *, case_id: int, kind: str, actor_id: int | None, at: datetime, data: dict, dedupe_key
+) -> TimelineEvent | None:
+    """The one way a single timeline row is written, in three statements under the chain's
+    lock: the lock, the last hash (which also tells that the case exists), the insert. News
+    already recorded under `dedupe_key` is not recorded again: the insert gives way to the
+    key's unique index, so two writers telling the same news at once (a worker and a status
+    callback) record it once and neither fails. Returns the new row, or None when the case
+    does not exist or the news was told already."""
+    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))  # as the database gives it back
+    kind = str(kind)
+    if dedupe_key and _told(dedupe_key):
+        return None  # the usual repeat, found without a transaction or the lock
+    with transaction.atomic():
+        _lock_chains(TIMELINE_CHAIN, [case_id])
+        with connection.cursor() as cursor:
+            cursor.execute(TIMELINE_HEAD, [case_id])
+            head = cursor.fetchone()
+            if head is None:
+                return None
+            prev = head[0] or GENESIS
+            payload = timeline_payload(
+                case_id=case_id,
+                kind=kind,
+                actor_id=actor_id,
+                at=at,
+                data=data,
+                dedupe_key=dedupe_key,
+            )
+            digest = chain_hash(prev, payload)
+            cursor.execute(
+                TIMELINE_INSERT,
+                [
+                    case_id,
+                    kind,
+                    actor_id,
+                    connection.ops.adapt_datetimefield_value(at),
+                    _DATA_FIELD.get_db_prep_value(data, connection),
+                    dedupe_key,
+                    prev,
+                    digest,
+                ],
+            )
+            inserted = cursor.fetchone()
+    if inserted is None:
+        return None
+    return TimelineEvent(
+        id=inserted[0],
+        case_id=case_id,
+        kind=kind,
+        actor_id=actor_id,
+        at=at,
+        data=data,
+        dedupe_key=dedupe_key,
+        prev_hash=prev,
+        hash=digest,
     )
-    return event
+
+
+_DATA_FIELD = TimelineEvent._meta.get_field("data")
+
+
+def _told(dedupe_key: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM incidents_timelineevent WHERE dedupe_key = %s", [dedupe_key])
+        return cursor.fetchone() is not None
 
 
 def append_timeline_events(

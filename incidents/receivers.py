@@ -3,10 +3,9 @@
 from django.dispatch import receiver
 
 from oncall.signals import alert_acknowledged, alert_event, page_status_changed
-from staff.models import User
 
 from . import services
-from .models import Case, TimelineEvent, TimelineKind
+from .models import Case, TimelineKind
 
 PAGE_EVENTS = {
     "queued": TimelineKind.PAGE_SENT,
@@ -44,16 +43,9 @@ def on_page_status_changed(
     kind = PAGE_EVENTS.get(status)
     if owner_type != Case.ALERT_OWNER_TYPE or kind is None:
         return
-    dedupe_key = f"page:{page_id}:{kind}"
-    if TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
-        return  # told already (by the page's other channel, or a repeated callback)
-    case = Case.objects.filter(pk=owner_id).first()
-    if case is None:
-        return
-    services.add_event(
-        case=case,
+    services.record_event(
+        case_id=owner_id,
         kind=kind,
-        actor=None,
         at=at,
         data={
             "recipient_id": recipient_id,
@@ -63,7 +55,9 @@ def on_page_status_changed(
             "provider_sid": provider_sid,
             "error_code": error_code,
         },
-        dedupe_key=dedupe_key,
+        # Told once per page: by its first channel to report, or once however often the
+        # provider repeats itself.
+        dedupe_key=f"page:{page_id}:{kind}",
     )
 
 
@@ -83,13 +77,10 @@ def on_alert_event(sender, *, alert_id, owner_type, owner_id, kind, step, actor_
     timeline_kind = ALERT_EVENTS.get(kind)
     if owner_type != Case.ALERT_OWNER_TYPE or timeline_kind is None:
         return
-    case = Case.objects.filter(pk=owner_id).first()
-    if case is None:
-        return
-    services.add_event(
-        case=case,
+    services.record_event(
+        case_id=owner_id,
         kind=timeline_kind,
-        actor=User.objects.filter(pk=actor_id).first() if actor_id else None,
+        actor_id=actor_id,
         at=at,
         data={"alert_id": alert_id, "step": step, **data},
     )

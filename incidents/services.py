@@ -316,25 +316,36 @@ def add_event(
 ) -> TimelineEvent | None:
     """Append to a case's timeline. With `dedupe_key`, an event already recorded under that
     key is not recorded again (signals may arrive twice, or at the same moment from two
-    processes: a worker's and a status callback's)."""
-    if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
-        return None
-    try:
-        return audit.append_timeline_event(
-            case=case,
-            kind=kind,
-            actor_id=actor.pk if actor is not None else None,
-            at=at or timezone.now(),
-            data=data or {},
-            dedupe_key=dedupe_key,
-        )
-    except IntegrityError:
-        # Another writer recorded the same key after the check above. The append ran in its
-        # own atomic block (a savepoint inside a caller's transaction), so nothing of it was
-        # kept and the case's hash chain is as that writer left it.
-        if dedupe_key and TimelineEvent.objects.filter(dedupe_key=dedupe_key).exists():
-            return None
-        raise
+    processes: a worker's and a status callback's); None is returned then."""
+    return record_event(
+        case_id=case.id,
+        kind=kind,
+        actor_id=actor.pk if actor is not None else None,
+        at=at,
+        data=data,
+        dedupe_key=dedupe_key,
+    )
+
+
+def record_event(
+    *,
+    case_id: int,
+    kind: str,
+    actor_id: int | None = None,
+    at=None,
+    data: dict | None = None,
+    dedupe_key: str | None = None,
+) -> TimelineEvent | None:
+    """add_event by the case's id, for news from the apps below (see receivers): nothing is
+    read of the case. None when no such case exists or the news was recorded already."""
+    return audit.append_timeline_event(
+        case_id=case_id,
+        kind=kind,
+        actor_id=actor_id,
+        at=at or timezone.now(),
+        data=data or {},
+        dedupe_key=dedupe_key,
+    )
 
 
 def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:

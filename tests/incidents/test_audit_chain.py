@@ -253,3 +253,46 @@ def test_reports_at_once_each_start_a_sound_chain(people, rota):
         [(TimelineKind.REPORTED, TimelineKind.ALERT_RAISED)] * 10 + [(TimelineKind.REPORTED,)] * 10
     )
     assert verify().startswith("OK:")
+
+
+def test_news_told_twice_is_recorded_once_and_the_chain_still_verifies(busy_case):
+    first = services.record_event(
+        case_id=busy_case.id, kind=TimelineKind.PAGE_SENT, data={"n": 1}, dedupe_key="page:9:x"
+    )
+    again = services.record_event(
+        case_id=busy_case.id, kind=TimelineKind.PAGE_SENT, data={"n": 2}, dedupe_key="page:9:x"
+    )
+    assert first is not None and again is None
+    stored = TimelineEvent.objects.get(dedupe_key="page:9:x")
+    assert (stored.id, stored.data, stored.hash) == (first.id, {"n": 1}, first.hash)
+    assert verify().startswith("OK:")
+
+
+def test_news_about_a_case_that_does_not_exist_records_nothing(busy_case):
+    rows = TimelineEvent.objects.count()
+    assert services.record_event(case_id=busy_case.id + 1000, kind=TimelineKind.PAGE_SENT) is None
+    assert TimelineEvent.objects.count() == rows
+
+
+def test_a_row_returned_is_the_row_stored(busy_case, people):
+    """What append_timeline_event hands back (built, not read back) matches the database."""
+    event = services.add_event(
+        case=busy_case,
+        kind=TimelineKind.NOTE_ADDED,
+        actor=people["manager"],
+        data={"recipient_ids": (1, 2)},
+    )
+    stored = TimelineEvent.objects.get(pk=event.pk)
+    fields = ("case_id", "kind", "actor_id", "at", "data", "dedupe_key", "prev_hash", "hash")
+    assert [getattr(event, f) for f in fields] == [getattr(stored, f) for f in fields]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_event_is_six_statements_and_a_repeat_one(make_case, django_assert_num_queries):
+    """Whether it was told (read without the lock), then in one transaction: the chain's lock,
+    its last hash, the insert. A repeat stops at the first read."""
+    case = make_case("crime")
+    with django_assert_num_queries(6):
+        services.record_event(case_id=case.id, kind=TimelineKind.PAGE_SENT, dedupe_key="k")
+    with django_assert_num_queries(1):
+        services.record_event(case_id=case.id, kind=TimelineKind.PAGE_SENT, dedupe_key="k")
