@@ -368,6 +368,12 @@ def _move(
             )
         if status in FAILED_STATUSES:
             _after_attempt_failed(attempt)
+    _tell_status(attempt, status, at=timezone.now())
+
+
+def _tell_status(attempt: NotificationAttempt, status: str, *, at) -> None:
+    """Tell the apps above that `attempt` reached `status`, once the change is committed (at
+    once when no transaction is open)."""
     payload = {
         "attempt_id": attempt.id,
         "topic": attempt.topic,
@@ -376,10 +382,11 @@ def _move(
         "channel": attempt.channel,
         "provider_sid": attempt.provider_sid or "",
         "error_code": attempt.error_code,
-        "at": timezone.now(),
+        "at": at,
     }
+    # Robust: news that fails to reach the record is logged, and never stops what follows.
     transaction.on_commit(
-        lambda: attempt_status_changed.send(sender=NotificationAttempt, **payload)
+        lambda: attempt_status_changed.send(sender=NotificationAttempt, **payload), robust=True
     )
 
 
@@ -457,6 +464,30 @@ def send_notification_attempt(*, attempt_id: int) -> None:
     if attempt.channel == Channel.EMAIL:
         _send_email(attempt)
         return
+    _deliver(attempt)
+
+
+def send_first_page_attempts(*, attempt_ids: list[int]) -> None:
+    """Send the attempts a page step has just committed, one after another, right away: what
+    an escalation step does after its commit. Each is claimed just before its provider call
+    (so a crash leaves the rest pending, for the sweeper), exactly as send_notification_attempt
+    would; the first try of an important page's first step, which nothing can hold back (no
+    per-phone limit, no closed-page check), is claimed and answered in one statement each on
+    PostgreSQL. Anything else goes through send_notification_attempt. An error is logged, not
+    raised: the attempt sweeper sends whatever is still pending."""
+    for attempt_id in attempt_ids:
+        try:
+            attempt = _claim_first_try(attempt_id)
+            if attempt is None:
+                send_notification_attempt(attempt_id=attempt_id)
+            else:
+                _deliver(attempt, quick=True)
+        except Exception:  # noqa: BLE001  (the attempt sweeper still has it)
+            logger.exception("attempt %s: sending at once failed; the sweeper will", attempt_id)
+
+
+def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
+    """Call the provider for an attempt claimed as "sending", and record its answer."""
     try:
         if attempt.channel == Channel.CALL:
             url = settings.PUBLIC_BASE_URL + reverse("notifications:voice-answer")
@@ -472,16 +503,124 @@ def send_notification_attempt(*, attempt_id: int) -> None:
                 status_callback=settings.PUBLIC_BASE_URL + reverse("notifications:sms-status"),
             )
     except TransientProviderError as exc:
-        _after_transient_failure(attempt_id, exc)
+        _after_transient_failure(attempt.id, exc)
         return
     except PermanentProviderError as exc:
-        _finish(attempt_id, AttemptStatus.FAILED, error_code=exc.code, error_message=exc.message)
+        _finish(attempt.id, AttemptStatus.FAILED, error_code=exc.code, error_message=exc.message)
         return
     except UnknownOutcomeError as exc:
-        _finish(attempt_id, AttemptStatus.UNKNOWN, error_message=exc.message)
+        _finish(attempt.id, AttemptStatus.UNKNOWN, error_message=exc.message)
         return
     status = AttemptStatus.SENT if sent.status == "sent" else AttemptStatus.QUEUED
-    _finish(attempt_id, status, provider_sid=sent.sid)
+    if quick and _record_accepted(attempt, status, provider_sid=sent.sid):
+        return
+    _finish(attempt.id, status, provider_sid=sent.sid)
+
+
+# The claim of send_notification_attempt for the one case that needs no check but "still
+# pending": the first try of an important page's first step by SMS or call. The status change
+# is written by the same statement, so the claim is whole or absent.
+CLAIM_FIRST_TRY = """
+WITH claimed AS (
+    UPDATE notifications_notificationattempt AS a
+    SET status = %(sending)s, tries = 1, updated_at = %(now)s
+    FROM notifications_pagerequest AS p
+    WHERE a.id = %(id)s AND a.status = %(pending)s AND a.tries = 0 AND a.step = 0
+        AND a.channel IN (%(sms)s, %(call)s) AND a.page_id = p.id
+        AND p.step = 0 AND p.importance = %(important)s
+    RETURNING a.id, a.recipient_id, a.channel, a."to", a.body, a.topic, a.page_id
+), noted AS (
+    INSERT INTO notifications_statuschange (attempt_id, status, error_code, detail, at)
+    SELECT id, %(sending)s, '', '', %(now)s FROM claimed
+    ON CONFLICT DO NOTHING
+)
+SELECT id, recipient_id, channel, "to", body, topic, page_id FROM claimed
+"""
+
+# _finish for a provider's acceptance of an attempt still "sending": the status, its change and
+# the page's first-sent time in one statement, and whether an early callback awaits the SID.
+RECORD_ACCEPTED = """
+WITH moved AS (
+    UPDATE notifications_notificationattempt
+    SET status = %(status)s, provider_sid = %(sid)s, updated_at = %(now)s
+    WHERE id = %(id)s AND status = %(sending)s
+    RETURNING id, page_id, error_code
+), noted AS (
+    INSERT INTO notifications_statuschange (attempt_id, status, error_code, detail, at)
+    SELECT id, %(status)s, '', '', %(now)s FROM moved
+    ON CONFLICT DO NOTHING
+), first_sent AS (
+    UPDATE notifications_pagerequest SET first_sent_at = %(now)s
+    WHERE id = (SELECT page_id FROM moved) AND first_sent_at IS NULL
+)
+SELECT error_code, EXISTS (
+    SELECT 1 FROM notifications_earlycallback WHERE provider_sid = %(sid)s
+) FROM moved
+"""
+
+
+def _claim_first_try(attempt_id: int) -> NotificationAttempt | None:
+    """Claim a pending first try of an important page's first step (see CLAIM_FIRST_TRY), or
+    None: not such an attempt, no longer pending, or not PostgreSQL."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLAIM_FIRST_TRY,
+            {
+                "id": attempt_id,
+                "now": now,
+                "sending": AttemptStatus.SENDING.value,
+                "pending": AttemptStatus.PENDING.value,
+                "sms": Channel.SMS.value,
+                "call": Channel.CALL.value,
+                "important": Importance.IMPORTANT,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attempt = NotificationAttempt(
+        id=row[0],
+        recipient_id=row[1],
+        channel=row[2],
+        to=row[3],
+        body=row[4],
+        topic=row[5],
+        page_id=row[6],
+        status=AttemptStatus.SENDING,
+        tries=1,
+    )
+    _tell_status(attempt, AttemptStatus.SENDING, at=now)
+    return attempt
+
+
+def _record_accepted(attempt: NotificationAttempt, status: str, *, provider_sid: str) -> bool:
+    """Record the provider's acceptance of an attempt claimed by _claim_first_try. False when
+    it is no longer "sending" (the sweeper gave it up): _finish then keeps the SID."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECORD_ACCEPTED,
+            {
+                "id": attempt.id,
+                "now": now,
+                "status": status,
+                "sid": provider_sid,
+                "sending": AttemptStatus.SENDING.value,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    attempt.status, attempt.provider_sid, attempt.error_code = status, provider_sid, row[0]
+    _tell_status(attempt, status, at=now)
+    if row[1]:
+        with transaction.atomic():
+            locked = NotificationAttempt.objects.select_for_update().get(pk=attempt.id)
+            _apply_early_callbacks(locked)
+    return True
 
 
 def _send_email(attempt: NotificationAttempt) -> None:

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from config.errors import ConcernlineError
 from notifications.messages import PageMessage
 from notifications.models import NotificationAttempt
-from notifications.services import Importance, page_person, queue_sms, send_notification_attempt
+from notifications.services import Importance, page_person, queue_sms, send_first_page_attempts
 from staff.models import Role, User
 
 from . import rotas
@@ -144,16 +144,8 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
         # attempt sweeper sends it. Registered last: the timeline entries (a few milliseconds)
         # are written before a provider call that may hang or kill the worker.
         ids = [attempt.id for attempt in _run_due(alert, send_on_commit=False)]
-        transaction.on_commit(lambda: _send_now(ids))
+        transaction.on_commit(lambda: send_first_page_attempts(attempt_ids=ids))
         return True
-
-
-def _send_now(attempt_ids: list[int]) -> None:
-    for attempt_id in attempt_ids:
-        try:
-            send_notification_attempt(attempt_id=attempt_id)
-        except Exception:  # noqa: BLE001  (the attempt sweeper still has it)
-            logger.exception("attempt %s: sending at once failed; the sweeper will", attempt_id)
 
 
 # What running a step may change on an alert: saved alone, not the snapshot and the rest.
@@ -372,7 +364,9 @@ def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, da
         "data": data or {},
         "at": timezone.now(),
     }
-    transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload))
+    # Robust: news that fails to land on the record is logged, and never stops what follows
+    # the commit (a step's own pages are sent by a later hook).
+    transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload), robust=True)
 
 
 def _review_overdue(alert: Alert, *, now, attempts: list, send_on_commit: bool = True) -> None:
