@@ -8,7 +8,7 @@ from notifications.services import close_pages
 from notifications.signals import attempt_status_changed, inbound_command, page_exhausted
 
 from .models import Alert, AlertState, Page
-from .selectors import open_alerts_paged_to
+from .selectors import open_alerts_paged_to, page_news
 from .services import (
     AlertError,
     acknowledge_alert,
@@ -83,28 +83,14 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
     """What the provider says about a page (accepted, delivered, failed...), for the owner."""
     if not topic.startswith(TOPIC_PREFIX) or status in NOT_RELAYED:
         return
-    # Only the columns told: not the alert's snapshot, which is large and read for nothing.
-    page = (
-        Page.objects.filter(pk=topic.removeprefix(TOPIC_PREFIX))
-        .values(
-            "id",
-            "recipient_id",
-            "step",
-            "reason",
-            "alert_id",
-            "alert__owner_type",
-            "alert__owner_id",
-        )
-        .order_by()
-        .first()
-    )
+    page = page_news(int(topic.removeprefix(TOPIC_PREFIX)))
     if page is None:
         return
     page_status_changed.send(
         sender=Alert,
         alert_id=page["alert_id"],
-        owner_type=page["alert__owner_type"],
-        owner_id=page["alert__owner_id"],
+        owner_type=page["owner_type"],
+        owner_id=page["owner_id"],
         page_id=page["id"],
         recipient_id=page["recipient_id"],
         step=page["step"],

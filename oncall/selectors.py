@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -257,3 +258,24 @@ def unreachable_on_call(*, when: datetime | None = None) -> list[str]:
         for person, why in people.values()
         if not person.phone or not person.is_active
     ]
+
+
+# Each page's news is relayed as it comes (two or more an escalation step), so this is one
+# plain statement: only the columns told, not the alert's snapshot, which is large.
+PAGE_NEWS = """
+SELECT p.id, p.recipient_id, p.step, p.reason, p.alert_id, a.owner_type, a.owner_id
+FROM oncall_page AS p JOIN oncall_alert AS a ON a.id = p.alert_id
+WHERE p.id = %s
+"""
+
+
+def page_news(page_id: int) -> dict | None:
+    """What the case's record is told about a page: who, which step and why, and the alert's
+    owner. None for a page that does not exist."""
+    with connection.cursor() as cursor:
+        cursor.execute(PAGE_NEWS, [page_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    keys = ("id", "recipient_id", "step", "reason", "alert_id", "owner_type", "owner_id")
+    return dict(zip(keys, row, strict=True))
