@@ -75,15 +75,60 @@ def _new_attempt(*, recipient, channel: str, to: str, body: str, topic: str, pag
     )[0]
 
 
+# Pending attempts and their first status change in one statement (every page step does it).
+NEW_ATTEMPTS = """
+WITH made AS (
+    INSERT INTO notifications_notificationattempt (
+        recipient_id, channel, "to", body, topic, page_id, step, status, error_code,
+        error_message, answered_by, digits, tries, next_try_at, created_at, updated_at
+    )
+    SELECT recipient_id, channel, "to", body, topic, page_id, step, %(pending)s, '', '', '', '',
+        0, %(now)s, %(now)s, %(now)s
+    FROM unnest(
+        %(recipient_ids)s::bigint[], %(channels)s::text[], %(tos)s::text[], %(bodies)s::text[],
+        %(topics)s::text[], %(page_ids)s::bigint[], %(steps)s::integer[]
+    ) WITH ORDINALITY AS given (recipient_id, channel, "to", body, topic, page_id, step, n)
+    ORDER BY n
+    RETURNING id
+), noted AS (
+    INSERT INTO notifications_statuschange (attempt_id, status, error_code, detail, at)
+    SELECT id, %(pending)s, '', '', %(now)s FROM made
+)
+SELECT id FROM made ORDER BY id
+"""
+
+
 def _new_attempts(attempts: list[NotificationAttempt]) -> list[NotificationAttempt]:
-    """Insert pending attempts and their first status change: two queries however many."""
+    """Insert pending attempts and their first status change: one statement on PostgreSQL
+    (ids given in list order), two queries elsewhere, however many attempts."""
     now = timezone.now()
     for attempt in attempts:
-        attempt.next_try_at = now
-    NotificationAttempt.objects.bulk_create(attempts)
-    StatusChange.objects.bulk_create(
-        [StatusChange(attempt=attempt, status=AttemptStatus.PENDING) for attempt in attempts]
-    )
+        attempt.status, attempt.tries, attempt.next_try_at = AttemptStatus.PENDING, 0, now
+    if connection.vendor != "postgresql":
+        NotificationAttempt.objects.bulk_create(attempts)
+        StatusChange.objects.bulk_create(
+            [StatusChange(attempt=attempt, status=AttemptStatus.PENDING) for attempt in attempts]
+        )
+        return attempts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            NEW_ATTEMPTS,
+            {
+                "pending": AttemptStatus.PENDING.value,
+                "now": now,
+                "recipient_ids": [a.recipient_id for a in attempts],
+                "channels": [a.channel for a in attempts],
+                "tos": [a.to for a in attempts],
+                "bodies": [a.body for a in attempts],
+                "topics": [a.topic for a in attempts],
+                "page_ids": [a.page_id for a in attempts],
+                "steps": [a.step for a in attempts],
+            },
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    for attempt, attempt_id in zip(attempts, ids, strict=True):
+        attempt.id, attempt.created_at, attempt.updated_at = attempt_id, now, now
+        attempt._state.adding, attempt._state.db = False, connection.alias
     return attempts
 
 

@@ -150,3 +150,24 @@ def test_a_failing_send_is_logged_and_leaves_the_rest_to_go(people, outbox, monk
     assert len(sms_outbox.calls) == 1
     assert NotificationAttempt.objects.get(pk=call_id).status == AttemptStatus.QUEUED
     assert f"attempt {sms_id}: sending at once failed" in caplog.text
+
+
+def test_new_attempts_get_their_ids_in_order_and_a_first_status_each(people):
+    bodies = ["first", "second", "third", "fourth"]
+    with transaction.atomic():
+        made = services._new_attempts(
+            [
+                NotificationAttempt(
+                    recipient=people["manager"], channel=channel, to="x", body=body, topic=TOPIC
+                )
+                for channel, body in zip(["sms", "call", "email", "sms"], bodies, strict=True)
+            ]
+        )
+    stored = list(NotificationAttempt.objects.order_by("id"))
+    assert [(a.id, a.body) for a in made] == [(s.id, s.body) for s in stored]
+    assert [s.body for s in stored] == bodies
+    assert all(s.status == AttemptStatus.PENDING and s.next_try_at for s in stored)
+    history = StatusChange.objects.values_list("attempt_id", "status").order_by("attempt_id")
+    assert list(history) == [(s.id, "pending") for s in stored]
+    made[0].save(update_fields=["error_message"])  # an instance that saves as the stored row
+    assert NotificationAttempt.objects.count() == 4
