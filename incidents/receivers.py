@@ -74,6 +74,8 @@ ALERT_EVENTS = {
 
 @receiver(alert_event, dispatch_uid="incidents.record_alert_event")
 def on_alert_event(sender, *, alert_id, owner_type, owner_id, kind, step, actor_id, data, at, **kw):
+    """Inside the alert's transaction: the timeline row is written in the audit's own
+    savepoint, so a failure here leaves the escalation's transaction sound."""
     timeline_kind = ALERT_EVENTS.get(kind)
     if owner_type != Case.ALERT_OWNER_TYPE or timeline_kind is None:
         return

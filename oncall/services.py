@@ -141,10 +141,12 @@ def run_alert_step(*, alert_id: int, token: str) -> bool:
         # This worker sends the step's pages itself as soon as the step commits, sparing each
         # page a trip through the broker; no send task is queued for them. The attempts are
         # committed as pending with the step, so if this worker dies before sending one, the
-        # attempt sweeper sends it. Registered last: the timeline entries (a few milliseconds)
-        # are written before a provider call that may hang or kill the worker.
-        ids = [attempt.id for attempt in _run_due(alert, send_on_commit=False)]
+        # attempt sweeper sends it. Registered before the step runs, so the pages leave first
+        # after the commit; queueing what follows (the next step, a page's retry timer) comes
+        # after them, and a sweeper makes it good if this worker dies sending.
+        ids: list[int] = []
         transaction.on_commit(lambda: send_first_page_attempts(attempt_ids=ids))
+        ids.extend(attempt.id for attempt in _run_due(alert, send_on_commit=False))
         return True
 
 
@@ -353,7 +355,10 @@ def _reopen(alert: Alert) -> None:
 
 
 def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, data=None) -> None:
-    """News for the apps above (the case timeline), sent on commit. Ids only."""
+    """News for the apps above (the case timeline), told inside the caller's transaction, so
+    the record commits with the alert's new state or not at all. Ids only. A receiver that
+    fails is logged and never stops the escalation (receivers write in a savepoint of their
+    own, so their failure leaves this transaction sound)."""
     payload = {
         "alert_id": alert.id,
         "owner_type": alert.owner_type,
@@ -364,9 +369,10 @@ def _tell(alert: Alert, kind: str, *, step: int | None = None, actor_id=None, da
         "data": data or {},
         "at": timezone.now(),
     }
-    # Robust: news that fails to land on the record is logged, and never stops what follows
-    # the commit (a step's own pages are sent by a later hook).
-    transaction.on_commit(lambda: alert_event.send(sender=Alert, **payload), robust=True)
+    # send_robust logs a receiver's error with its traceback; this says which alert it was.
+    for _receiver, result in alert_event.send_robust(sender=Alert, **payload):
+        if isinstance(result, Exception):
+            logger.error("alert %s: %s news not recorded: %s", alert.id, kind, result)
 
 
 def _review_overdue(alert: Alert, *, now, attempts: list, send_on_commit: bool = True) -> None:

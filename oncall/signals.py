@@ -10,8 +10,9 @@ alert_acknowledged = Signal()
 # provider_sid, error_code, at
 page_status_changed = Signal()
 
-# Sent on commit as the escalation moves. kwargs: alert_id, owner_type, owner_id, kind
-# ("step_started", "nobody_to_page", "fallback_reached", "escalated_now", "reassigned",
-# "reminder", "reopened"), step (counted from 1, or None), actor_id (or None), data (ids and
-# step kinds only), at.
+# Sent inside the alert's transaction as the escalation moves: a receiver's writes commit with
+# the alert's state, and it must make them in a savepoint of its own. kwargs: alert_id,
+# owner_type, owner_id, kind ("step_started", "nobody_to_page", "fallback_reached",
+# "escalated_now", "reassigned", "reminder", "reopened"), step (counted from 1, or None),
+# actor_id (or None), data (ids and step kinds only), at.
 alert_event = Signal()

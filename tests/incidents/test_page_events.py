@@ -10,7 +10,8 @@ from django.utils import timezone
 from incidents import audit, services
 from incidents.models import Case, ReportKind, TimelineEvent, TimelineKind
 from oncall.models import Alert, Page
-from oncall.signals import page_status_changed
+from oncall.services import run_alert_step
+from oncall.signals import alert_event, page_status_changed
 
 
 def waiting_for_an_advisory_lock() -> bool:
@@ -90,3 +91,58 @@ def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, 
     key = f"page:{page.id}:{TimelineKind.PAGE_DELIVERED}"
     assert TimelineEvent.objects.filter(dedupe_key=key).count() == 1
     assert audit.verify_chains()[1] == []  # the chain did not fork or break
+
+
+@pytest.fixture
+def reported(people, rota, django_capture_on_commit_callbacks):
+    """An urgent case whose alert's first step has not run yet."""
+    with django_capture_on_commit_callbacks(execute=False):
+        case = services.submit_report(
+            reporter=people["worker"],
+            kind=ReportKind.URGENT_DISCLOSURE,
+            narrative="Confidential words.",
+            grounds=["crime"],
+        )
+    return case, Alert.objects.get(owner_id=case.id)
+
+
+def step_started(case) -> int:
+    return TimelineEvent.objects.filter(case=case, kind=TimelineKind.STEP_STARTED).count()
+
+
+def test_a_step_and_its_timeline_entry_commit_together(
+    reported, outbox, django_capture_on_commit_callbacks
+):
+    """The entry is written in the step's own transaction, not after it: a worker that dies
+    right after the commit cannot leave a step off the record."""
+    case, alert = reported
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+        assert step_started(case) == 1
+    assert after_commit and outbox == []  # the pages are what waits for the commit
+
+
+def test_a_failing_record_never_stops_the_pages(
+    reported, outbox, django_capture_on_commit_callbacks, caplog
+):
+    """A receiver that fails, even with a database error, is undone in its savepoint and
+    logged; the step commits and its pages go."""
+    case, alert = reported
+
+    def broken(sender, **kwargs):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    alert_event.connect(broken, weak=False, dispatch_uid="test_broken_record")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+    finally:
+        alert_event.disconnect(dispatch_uid="test_broken_record")
+
+    assert [m["to"] for m in outbox] == ["+447700900101"]
+    assert step_started(case) == 1  # the other receiver's entry stands
+    assert f"alert {alert.id}: step_started news not recorded" in caplog.text
+    token = alert.active_token
+    alert.refresh_from_db()
+    assert alert.active_token != token and alert.pages.count() == 1  # the step committed

@@ -11,7 +11,9 @@ from django.utils import timezone
 from notifications.messages import PageMessage, sms_text
 from notifications.models import AttemptStatus, NotificationAttempt, PageRequest
 from notifications.providers import outbox as sms_outbox
+from notifications.providers.outbox import OutboxProvider
 from notifications.services import queue_sms, record_sms_status, send_notification_attempt
+from notifications.tasks import advance_page
 from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
 from oncall.policies import MAX_STEPS
 from oncall.services import (
@@ -184,6 +186,29 @@ class TestStepCost:
         statuses = NotificationAttempt.objects.values_list("channel", "status", "tries")
         assert sorted(statuses) == [("call", "queued", 1), ("sms", "queued", 1)]
         assert "notifications.send_notification_attempt" not in tasks_run
+
+    def test_the_pages_leave_before_anything_after_the_commit_is_queued(
+        self, rota, outbox, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        """The pages are the point of a step: queueing the next step and the page's retry
+        timer (each made good by a sweeper if the worker dies sending) waits for them."""
+        order = []
+        send = OutboxProvider.send_sms
+
+        def noted_send(provider, **kwargs):
+            order.append("sms")
+            return send(provider, **kwargs)
+
+        monkeypatch.setattr(OutboxProvider, "send_sms", noted_send)
+        with django_capture_on_commit_callbacks(execute=False):
+            alert = new_alert(rota)
+        monkeypatch.setattr(escalate_alert, "apply_async", lambda *a, **k: order.append("step"))
+        monkeypatch.setattr(advance_page, "apply_async", lambda *a, **k: order.append("timer"))
+
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+
+        assert order[0] == "sms" and sorted(order[1:]) == ["step", "timer"]
 
     def test_the_step_itself_is_nine_queries(
         self, rota, outbox, django_capture_on_commit_callbacks, django_assert_num_queries
