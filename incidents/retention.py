@@ -198,7 +198,7 @@ def anonymise_case(
     None returned if it no longer applies. The attachments' files are deleted last, inside the
     transaction, so a file that cannot be deleted rolls the case back to be tried next night."""
     with transaction.atomic():
-        case = Case.objects.select_for_update(of=("self",)).get(pk=case_id)
+        case = Case.objects.select_for_update(of=("self",), no_key=True).get(pk=case_id)
         if (
             case.anonymised_at is not None
             or case.status != CaseStatus.CLOSED
@@ -271,7 +271,7 @@ def place_legal_hold(
             _("Say what the case is held for."), extra={"reason": _("Give a reason.")}
         )
     with transaction.atomic():
-        case = Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+        case = Case.objects.select_for_update(of=("self",), no_key=True).get(pk=case.pk)
         if case.anonymised_at is not None:
             raise RetentionError(_("This case has already been anonymised."))
         if LegalHold.objects.filter(case=case, lifted_at__isnull=True).exists():
@@ -299,7 +299,7 @@ def lift_legal_hold(
     if not may_manage_retention(actor):
         raise RetentionError(_("Only the DPO or an administrator may lift a legal hold."))
     with transaction.atomic():
-        case = Case.objects.select_for_update(of=("self",)).get(pk=hold.case_id)
+        case = Case.objects.select_for_update(of=("self",), no_key=True).get(pk=hold.case_id)
         hold = LegalHold.objects.get(pk=hold.pk)
         hold.case = case
         if hold.lifted_at is not None:

@@ -367,7 +367,7 @@ def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:
 def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
     """The case's owner becomes whoever acknowledged its page first."""
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case_id)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case_id)
         actor = User.objects.get(pk=user_id)
         if case.status == CaseStatus.REPORTED:
             case.status = CaseStatus.ACKNOWLEDGED
@@ -456,8 +456,13 @@ def _first_owner(*, reporter: User, now) -> User | None:
 
 
 def _locked(case: Case) -> Case:
+    """The case, locked for a change of its state. FOR NO KEY UPDATE (every Case lock is): it
+    still queues other changes of the case, but not the rows added about it (timeline, access
+    log, pages' news), whose foreign-key checks only share the key; an escalation step holds
+    its alert while writing its news, so a case change waiting for that alert must not block
+    the step's news, or each would wait for the other."""
     return (
-        Case.objects.select_for_update(of=("self",))
+        Case.objects.select_for_update(of=("self",), no_key=True)
         .select_related("reporter", "owner", "reviewer")
         .get(pk=case.pk)
     )
@@ -500,9 +505,11 @@ def start_review(*, case: Case, actor: User) -> Case:
         case.review_started_at = now
         case.save()
         meet_clock(case=case, kind=ClockKind.ACKNOWLEDGEMENT, at=now)
-        add_event(case=case, kind=TimelineKind.REVIEW_STARTED, actor=actor, at=now)
-        # Taken into review: paging for it ends, review reminders included.
+        # Taken into review: paging for it ends, review reminders included. Before the
+        # timeline entry: a running escalation step holds its alert and then takes the case's
+        # chain, so the alerts are locked first here too, or each would wait for the other.
         resolve_alerts(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id, actor=actor)
+        add_event(case=case, kind=TimelineKind.REVIEW_STARTED, actor=actor, at=now)
     return case
 
 
@@ -1030,7 +1037,7 @@ def reassign_case(*, case: Case, actor: User, to: User) -> Case:
     (the escalation carries on if they do not)."""
     alert = _latest_alert(case)
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
         reassign_alert(alert=alert, actor=actor, to=to)
         case.owner = to
         case.save(update_fields=["owner"])

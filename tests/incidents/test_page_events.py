@@ -146,3 +146,69 @@ def test_a_failing_record_never_stops_the_pages(
     token = alert.active_token
     alert.refresh_from_db()
     assert alert.active_token != token and alert.pages.count() == 1  # the step committed
+
+
+def waiting_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "OR (NOT granted AND locktype = 'transactionid')"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_taking_a_case_into_review_while_its_step_runs_does_not_deadlock(people, rota, monkeypatch):
+    """A step holds its alert's lock and then takes the case's timeline chain (its news is
+    written in its transaction); taking the case into review must lock in the same order
+    (the alert before the chain), or each would wait for the other."""
+    from oncall import services as oncall_services
+
+    case = services.submit_report(
+        reporter=people["worker"],
+        kind=ReportKind.URGENT_DISCLOSURE,
+        narrative="Confidential words.",
+        grounds=["crime"],
+    )  # its first step ran on commit: the manager on call was paged
+    alert = Alert.objects.get(owner_id=case.id)
+    Alert.objects.filter(pk=alert.pk).update(next_step_at=timezone.now())
+    alert.refresh_from_db()
+    resolve, in_step, go_on = oncall_services._resolve, threading.Event(), threading.Event()
+
+    def slow_resolve(*args, **kwargs):
+        in_step.set()
+        go_on.wait(timeout=20)  # the alert is locked; the chain is not taken yet
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(oncall_services, "_resolve", slow_resolve)
+    errors = []
+
+    def in_thread(work):
+        def run():
+            try:
+                work()
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    step = in_thread(lambda: run_alert_step(alert_id=alert.id, token=str(alert.active_token)))
+    assert in_step.wait(timeout=20)
+    review = in_thread(lambda: services.start_review(case=case, actor=people["manager"]))
+    deadline = time.monotonic() + 20
+    while not waiting_for_a_lock():
+        assert time.monotonic() < deadline, "taking the case into review never waited"
+        time.sleep(0.02)
+    go_on.set()
+    step.join(timeout=30)
+    review.join(timeout=30)
+
+    assert errors == []
+    case.refresh_from_db()
+    assert case.status == "under_review"
+    assert audit.verify_chains()[1] == []
