@@ -32,12 +32,12 @@ from .models import (
     Channel,
     ContactPreferences,
     EarlyCallback,
+    Importance,
     InboundMessage,
     NotificationAttempt,
     PageRequest,
     StatusChange,
 )
-from .models import Importance as ImportanceChoices
 from .providers import get_sms_provider
 from .signals import attempt_status_changed, inbound_command, page_exhausted
 
@@ -52,11 +52,6 @@ SENDING_STUCK_AFTER = timedelta(seconds=60)
 FAILED_STATUSES = {AttemptStatus.FAILED, AttemptStatus.UNDELIVERED, AttemptStatus.UNKNOWN}
 EARLY_CALLBACK_KEPT = timedelta(days=1)
 MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other")
-
-
-class Importance:
-    IMPORTANT = ImportanceChoices.IMPORTANT.value
-    NORMAL = ImportanceChoices.NORMAL.value
 
 
 def _new_attempt(*, recipient, channel: str, to: str, body: str, topic: str, page=None, step=0):
@@ -620,7 +615,7 @@ def _claim_first_try(attempt_id: int) -> NotificationAttempt | None:
                 "pending": AttemptStatus.PENDING.value,
                 "sms": Channel.SMS.value,
                 "call": Channel.CALL.value,
-                "important": Importance.IMPORTANT,
+                "important": Importance.IMPORTANT.value,
             },
         )
         row = cursor.fetchone()

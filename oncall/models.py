@@ -15,6 +15,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from notifications.models import Importance
 from staff.models import Role
 
 
@@ -327,11 +328,6 @@ class StepKind(models.TextChoices):
     FALLBACK = "fallback", _("Final fallback")
 
 
-class StepImportance(models.TextChoices):
-    IMPORTANT = "important", _("Important")
-    NORMAL = "normal", _("Normal")
-
-
 class EscalationPolicy(models.Model):
     """An ordered list of steps, chosen for an alert by its category (for cases: the report
     kind) and urgency; blank matches any. The most specific active policy wins."""
@@ -369,7 +365,7 @@ class EscalationStep(models.Model):
     position = models.PositiveSmallIntegerField(_("order"))
     kind = models.CharField(_("kind"), max_length=32, choices=StepKind)
     importance = models.CharField(
-        _("importance"), max_length=16, choices=StepImportance, default=StepImportance.IMPORTANT
+        _("importance"), max_length=16, choices=Importance, default=Importance.IMPORTANT
     )
     rota = models.ForeignKey(
         Rota,
