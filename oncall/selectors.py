@@ -245,9 +245,11 @@ def unreachable_on_call(*, when: datetime | None = None) -> list[str]:
 
     when = when or timezone.now()
     people = {}
-    for rota in Rota.objects.all():
-        for person in on_call_at(rota, when):
-            people[person.id] = (person, f"on call in {rota.name}")
+    every_rota = list(Rota.objects.all())
+    shifts = shifts_for_rotas(every_rota, when, when + timedelta(microseconds=1))
+    for rota in every_rota:
+        for shift in shifts.get(rota.id, []):
+            people[shift.person.id] = (shift.person, f"on call in {rota.name}")
     steps = EscalationStep.objects.filter(
         policy__is_active=True, person__isnull=False
     ).select_related("person", "policy")

@@ -434,6 +434,24 @@ class TestHousekeeping:
         assert people["manager"].full_name in problems[0]
         assert check_paging_readiness.apply().get() == 1
 
+    def test_nightly_check_reads_every_rota_in_the_same_few_queries(
+        self, people, rota, django_assert_max_num_queries
+    ):
+        """Every rota's shifts are resolved together, not one rota at a time."""
+        from oncall.models import LayerMember, Rota, RotaLayer
+
+        for n in range(5):
+            extra = Rota.objects.create(name=f"Night {n}")
+            layer = RotaLayer.objects.create(
+                rota=extra, name="All", start_date=rota.layers.get().start_date, handoff_every=7
+            )
+            LayerMember.objects.create(layer=layer, person=people["manager2"], position=0)
+        people["manager2"].phone = ""
+        people["manager2"].save(update_fields=["phone"])
+        with django_assert_max_num_queries(5):
+            problems = unreachable_on_call()
+        assert len(problems) == 1 and people["manager2"].full_name in problems[0]
+
 
 class TestDemoPolicies:
     def test_seed_demo_makes_sound_policies_twice_over(self, db, settings):
