@@ -34,6 +34,7 @@ def on_page_status_changed(
     page_id,
     recipient_id,
     step,
+    channel,
     status,
     provider_sid,
     error_code,
@@ -49,7 +50,7 @@ def on_page_status_changed(
         at=at,
         data={
             "recipient_id": recipient_id,
-            "channel": "sms",
+            "channel": channel,  # the channel that told first
             "step": step,
             "status": status,
             "provider_sid": provider_sid,

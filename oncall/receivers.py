@@ -79,7 +79,9 @@ NOT_RELAYED = {AttemptStatus.PENDING, AttemptStatus.SENDING}
 
 
 @receiver(attempt_status_changed, sender=NotificationAttempt, dispatch_uid="oncall.page_news")
-def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_code, at, **kw):
+def relay_page_status(
+    sender, *, attempt_id, topic, status, channel, provider_sid, error_code, at, **kw
+):
     """What the provider says about a page (accepted, delivered, failed...), for the owner."""
     if not topic.startswith(TOPIC_PREFIX) or status in NOT_RELAYED:
         return
@@ -95,6 +97,7 @@ def relay_page_status(sender, *, attempt_id, topic, status, provider_sid, error_
         recipient_id=page["recipient_id"],
         step=page["step"],
         reason=page["reason"],
+        channel=channel,
         status=status,
         provider_sid=provider_sid,
         error_code=error_code,

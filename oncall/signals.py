@@ -6,8 +6,8 @@ from django.dispatch import Signal
 alert_acknowledged = Signal()
 
 # Relayed from notifications' attempt_status_changed, itself sent on commit.
-# kwargs: alert_id, owner_type, owner_id, page_id, recipient_id, step (from 0), reason, status,
-# provider_sid, error_code, at
+# kwargs: alert_id, owner_type, owner_id, page_id, recipient_id, step (from 0), reason, channel,
+# status, provider_sid, error_code, at
 page_status_changed = Signal()
 
 # Sent inside the alert's transaction as the escalation moves: a receiver's writes commit with

@@ -46,6 +46,7 @@ def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, 
         "recipient_id": page.recipient_id,
         "step": page.step,
         "reason": page.reason,
+        "channel": "call",
         "status": "delivered",
         "provider_sid": "SM" + "1" * 32,
         "error_code": "",
@@ -90,6 +91,7 @@ def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, 
     assert errors == []
     key = f"page:{page.id}:{TimelineKind.PAGE_DELIVERED}"
     assert TimelineEvent.objects.filter(dedupe_key=key).count() == 1
+    assert TimelineEvent.objects.get(dedupe_key=key).data["channel"] == "call"
     assert audit.verify_chains()[1] == []  # the chain did not fork or break
 
 

@@ -438,6 +438,7 @@ class TestRelayPageStatus:
         # The default rule for an urgent page: an SMS and a call at once. What the provider
         # said is news; "sending", our own bookkeeping before it answered, is not relayed.
         assert [r["status"] for r in relayed] == [AttemptStatus.QUEUED] * 2
+        assert [r["channel"] for r in relayed] == ["sms", "call"]
         for news in relayed:
             assert news["alert_id"] == alert.id
             assert (news["owner_type"], news["owner_id"]) == (OWNER_TYPE, 7)
