@@ -51,6 +51,8 @@ SENDING_STUCK_AFTER = timedelta(seconds=60)
 # Statuses after which an attempt will never reach its person.
 FAILED_STATUSES = {AttemptStatus.FAILED, AttemptStatus.UNDELIVERED, AttemptStatus.UNKNOWN}
 EARLY_CALLBACK_KEPT = timedelta(days=1)
+# Twilio's error for an SMS to a phone that has replied STOP.
+UNSUBSCRIBED = "21610"
 MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other")
 
 
@@ -546,6 +548,11 @@ def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
         _after_transient_failure(attempt.id, exc)
         return
     except PermanentProviderError as exc:
+        if exc.code == UNSUBSCRIBED and attempt.channel == Channel.SMS:
+            # The phone replied STOP and Twilio blocks SMS to it, though we missed the reply:
+            # its preferences say so now, so later pages go by call and email at once.
+            _set_sms_opt_out(attempt.recipient_id, opted_out=True)
+            logger.warning("attempt %s: the phone has opted out of SMS", attempt.id)
         _finish(attempt.id, AttemptStatus.FAILED, error_code=exc.code, error_message=exc.message)
         return
     except UnknownOutcomeError as exc:
@@ -1026,13 +1033,13 @@ def _answer(*, sender, body: str) -> str:
                 "12E to escalate), or ACK when one page is open. STOP ends SMS pages."
             )
         if first in STOP_WORDS and not rest:
-            _set_sms_opt_out(sender, opted_out=True)
+            _set_sms_opt_out(sender.id, opted_out=True)
             return _(
                 "Concernline: no more SMS pages; you will be paged by call and email. "
                 "Reply START to have them again."
             )
         if first in START_WORDS and not rest:
-            _set_sms_opt_out(sender, opted_out=False)
+            _set_sms_opt_out(sender.id, opted_out=False)
             return _("Concernline: SMS pages are on again.")
         code = CODE_PATTERN.match("".join(words))
         if code is not None:
@@ -1067,9 +1074,11 @@ def _answer_code(sender, code: str, letter: str) -> str:
     return _("Concernline: case %(ref)s is passed to the next person.") % {"ref": page.reference}
 
 
-def _set_sms_opt_out(user, *, opted_out: bool) -> None:
+def _set_sms_opt_out(user_id: int, *, opted_out: bool) -> None:
     with transaction.atomic():
-        prefs, _created = ContactPreferences.objects.select_for_update().get_or_create(user=user)
+        prefs, _created = ContactPreferences.objects.select_for_update().get_or_create(
+            user_id=user_id
+        )
         prefs.sms_opted_out = opted_out
         prefs.save()
 

@@ -59,6 +59,10 @@ UNANSWERED_CALL_STATUSES = ("no-answer", "busy", "failed")
 MACHINE_ANSWER = "machine_end_beep"
 MAX_TWIML_HOPS = 6
 UNREACHABLE_ERROR_CODE = 30003
+# Twilio's default opt-out and opt-in keywords: after one of the first, Twilio refuses to send
+# to the phone (error 21610) until it sends one of the second.
+OPT_OUT_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
+OPT_IN_WORDS = ("START", "YES", "UNSTOP")
 ERROR_MESSAGES = {
     30003: "Unreachable destination handset",
     30005: "Unknown destination handset",
@@ -480,6 +484,7 @@ class Sandbox:
         self._faults: dict[str, deque[int]] = {"messages": deque(), "calls": deque()}
         self._fault_delay = 0.0
         self._unreachable = set(self._configured_unreachable)
+        self._unsubscribed: set[str] = set()
 
     def reset(self) -> None:
         """Forget everything recorded and every injected fault (configuration stays)."""
@@ -517,6 +522,12 @@ class Sandbox:
             )
         if not body and not form.get("MediaUrl") and not form.get("ContentSid"):
             raise TwilioApiError(status=400, code=21602, message="Message body is required.")
+        with self._lock:
+            unsubscribed = to in self._unsubscribed
+        if unsubscribed:
+            raise TwilioApiError(
+                status=400, code=21610, message="Attempt to send to unsubscribed recipient"
+            )
         now = utcnow()
         message = Message(
             sid=new_sid("SM"),
@@ -669,8 +680,15 @@ class Sandbox:
             request_received_at=time.time(),
         )
         exchange = InboundExchange(message=message, signature=signature)
+        word = body.strip().upper()
         with self._lock:
             self._inbound.append(exchange)
+            # Like Twilio's standard opt-out: the carrier-side block holds whatever the app
+            # makes of the message, until the phone opts in again.
+            if word in OPT_OUT_WORDS:
+                self._unsubscribed.add(from_)
+            elif word in OPT_IN_WORDS:
+                self._unsubscribed.discard(from_)
         url = self.app_url + INBOUND_SMS_PATH
         result = self._post_webhook(url, message.inbound_webhook_params(), mode=signature)
         replies = self._replies_to(message, result.body) if result.ok else []

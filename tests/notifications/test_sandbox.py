@@ -273,6 +273,24 @@ def test_invalid_to_number_is_rejected(client: Client, sandbox: SandboxServer) -
     assert control(sandbox, "/_sandbox/messages.json")[1] == []
 
 
+def test_a_phone_that_replied_stop_gets_no_sms_until_it_replies_start(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    """Twilio's standard opt-out: after STOP from a phone, messages to it are refused with
+    21610 (whatever the app answered), until START."""
+    control(sandbox, "/_sandbox/inbound", {"From": MANAGER_PHONE, "Body": "stop"})
+    with pytest.raises(TwilioRestException) as error:
+        client.messages.create(to=MANAGER_PHONE, from_=SANDBOX_NUMBER, body="a page")
+    assert (error.value.status, error.value.code) == (400, 21610)
+    client.messages.create(to="+447700900102", from_=SANDBOX_NUMBER, body="someone else")
+
+    control(sandbox, "/_sandbox/inbound", {"From": MANAGER_PHONE, "Body": "START"})
+    again = client.messages.create(to=MANAGER_PHONE, from_=SANDBOX_NUMBER, body="a page")
+
+    _status, recorded = control(sandbox, "/_sandbox/messages.json")
+    assert again.sid in [m["sid"] for m in recorded] and len(recorded) == 2
+
+
 def test_injected_fault_fails_one_create_then_recovers(
     client: Client, sandbox: SandboxServer
 ) -> None:

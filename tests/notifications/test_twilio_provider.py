@@ -10,7 +10,7 @@ import time
 import pytest
 
 from notifications import services
-from notifications.models import AttemptStatus, NotificationAttempt
+from notifications.models import AttemptStatus, ContactPreferences, NotificationAttempt
 from notifications.sandbox import start_sandbox
 
 ACCOUNT_SID = "AC" + "2" * 32
@@ -106,6 +106,20 @@ class TestTwilioProviderSendSms:
         assert attempt.status == AttemptStatus.FAILED
         assert attempt.error_code == "21211"
         assert "+1" in attempt.error_message
+        assert sandbox.sandbox.list_messages() == []
+
+    def test_a_phone_that_replied_stop_is_opted_out_of_sms_pages(self, sandbox, queued, people):
+        """Twilio refuses SMS to a phone that replied STOP (21610), even when its reply never
+        reached us: the attempt fails for good and the person's preferences follow, so later
+        pages leave SMS out."""
+        manager = people["manager"]
+        sandbox.sandbox.send_inbound(from_=str(manager.phone), body="STOP")
+
+        attempt = send(queued)
+
+        assert (attempt.status, attempt.error_code) == (AttemptStatus.FAILED, "21610")
+        assert ContactPreferences.objects.get(user=manager).sms_opted_out
+        assert services.channel_plan(recipient=manager, importance="important")[0] == ["call"]
         assert sandbox.sandbox.list_messages() == []
 
     def test_a_wrong_auth_token_fails_permanently(self, sandbox, queued, settings):
