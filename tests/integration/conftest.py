@@ -85,13 +85,18 @@ def worker_environment(*, live_server, sandbox, tmp_path, extra=None) -> dict[st
         VAR_DIR=str(tmp_path),
         ALERT_SWEEP_SECONDS="1",
         ALERT_SWEEP_GRACE_SECONDS="2",
+        DATABASE_CONN_MAX_AGE="60",
     )
     env.update(extra or {})
     return env
 
 
+WORKER_THREADS = 4
+
+
 class Worker:
-    """A real `celery worker -B` process (beat runs the sweepers)."""
+    """A real `celery worker -B` process (beat runs the sweepers), a pool of threads as in
+    production."""
 
     def __init__(self, *, env: dict[str, str], log_path: Path) -> None:
         self.env = env
@@ -112,8 +117,11 @@ class Worker:
                 "-B",
                 "-Q",
                 "paging,default",
+                # As docker-compose.yml runs it: a thread pool, database connections kept.
                 "--pool",
-                "solo",
+                "threads",
+                "--concurrency",
+                str(WORKER_THREADS),
                 "--loglevel",
                 "INFO",
                 "-n",
