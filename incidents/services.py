@@ -497,7 +497,10 @@ def _on_call_now(now) -> User | None:
             end=now + ON_CALL_SPAN,
             shifts=tuple(shifts),
         )
-        _on_call_span = span
+        # Kept only if nothing changed while it was resolved: else it might be filed under a
+        # state it was not resolved from. This report has its answer either way.
+        if _default_rota_state(now) == state:
+            _on_call_span = span
     for shift in span.shifts:
         if shift.start <= now < shift.end:
             # A copy: the span's person is shared between threads.

@@ -151,3 +151,23 @@ def test_the_owner_is_a_copy_not_shared_between_reports(people, rota, worker):
     first = owner_of_a_concern(worker)
     second = owner_of_a_concern(worker)
     assert first == second and first is not second
+
+
+def test_a_resolution_raced_by_an_edit_is_not_kept(people, rota, worker, monkeypatch):
+    """The rota changes between the digest and the resolution: that resolution answers its
+    own report but is not filed under the digest it was not resolved from."""
+    services._on_call_span = None
+    real_shifts_between = services.shifts_between
+
+    def shifts_between_then_edit(*args, **kwargs):
+        shifts = real_shifts_between(*args, **kwargs)
+        User.objects.filter(pk=people["manager"].pk).update(is_active=False)
+        return shifts
+
+    monkeypatch.setattr(services, "shifts_between", shifts_between_then_edit)
+    assert owner_of_a_concern(worker) == people["manager"]
+    assert services._on_call_span is None
+    monkeypatch.setattr(services, "shifts_between", real_shifts_between)
+    User.objects.filter(pk=people["manager"].pk).update(is_active=True)
+    assert owner_of_a_concern(worker) == people["manager"]
+    assert services._on_call_span is not None
