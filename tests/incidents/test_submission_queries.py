@@ -120,3 +120,25 @@ def test_a_person_past_the_limit_is_held_with_redis_counters(
     assert Case.objects.count() == 2
     # Someone else is not held by the first person's count.
     submit(api_client_for(people["other_worker"]), CONCERN)
+
+
+def test_the_rate_limits_reuse_one_redis_client(people, rota, redis_counters):
+    """The counters' client is made once for the cache's connection pool, not per request."""
+    from redis import Redis
+
+    client = api_client_for(people["worker"])
+    submit(client, CONCERN)
+    made = []
+    real_init = Redis.__init__
+
+    def init(self, *args, **kwargs):
+        made.append(self)
+        real_init(self, *args, **kwargs)
+
+    Redis.__init__ = init
+    try:
+        submit(client, CONCERN)
+        submit(client, CONCERN)
+    finally:
+        Redis.__init__ = real_init
+    assert made == []
