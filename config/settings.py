@@ -135,7 +135,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # DATABASE_PREPARE_THRESHOLD=0 turns preparing off (behind a pooler in transaction mode).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "server_side_binding": env_bool("DATABASE_SERVER_SIDE_BINDING", True),
+            "server_side_binding": True,
             "prepare_threshold": env_int("DATABASE_PREPARE_THRESHOLD", 5) or None,
         }
     )
