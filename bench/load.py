@@ -119,23 +119,41 @@ def tree_cpu_seconds(root: int) -> float:
     return total / TICK
 
 
-def postgres_cpu_seconds(env) -> dict[int, float]:
-    """CPU time of each PostgreSQL backend serving the scratch database, by pid."""
-    import psycopg
+class PostgresMeter:
+    """CPU time of PostgreSQL's backends for the scratch database over a span. Sampled every
+    half second, so a backend that ends within the span (a connection past its maximum age)
+    still counts up to its last sample, and one that starts counts from its start."""
 
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        pids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
-            )
-        ]
-    seconds = {}
-    for pid in pids:
-        fields = _stat(pid)
-        if fields:
-            seconds[pid] = sum(int(f) for f in fields[11:13]) / TICK
-    return seconds
+    def __init__(self) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(f"{PG}/postgres", autocommit=True)
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> dict[int, float]:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
+        ).fetchall()
+        seconds = {}
+        for (pid,) in rows:
+            if fields := _stat(pid):
+                seconds[pid] = sum(int(f) for f in fields[11:13]) / TICK
+        return seconds
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.last.update(self._sample())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(self._sample())
+        self._conn.close()
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in self.last.items())
 
 
 def prepare(env: dict[str, str], clients: int) -> list[str]:
@@ -373,7 +391,7 @@ def main() -> int:
             "worker": tree_cpu_seconds(worker),
             "bench": time.process_time(),
         }
-        pg_before = postgres_cpu_seconds(env)
+        postgres = PostgresMeter()
         started = time.monotonic()
         results, clients_cpu = run_clients(
             url=f"{web_url}/api/v1/reports/",
@@ -386,12 +404,9 @@ def main() -> int:
         cpu = {
             "web": tree_cpu_seconds(web) - cpu_before["web"],
             "worker": tree_cpu_seconds(worker) - cpu_before["worker"],
-            "postgres": sum(
-                seconds - pg_before.get(pid, 0.0)
-                for pid, seconds in postgres_cpu_seconds(env).items()
-            ),
+            "postgres": postgres.stop(),
             "clients": clients_cpu,
-            # The bench's own process beside its clients: mostly the sandbox taking pages.
+            # The bench process beside its clients: the sandbox taking pages, the sampler.
             "sandbox": time.process_time() - cpu_before["bench"] - clients_cpu,
         }
 
