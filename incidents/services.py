@@ -509,7 +509,8 @@ def _on_call_now(now) -> User | None:
 
 
 def _default_rota_state(now) -> str:
-    """A digest of every row `on_call_at(default_rota(), now)` reads, in one round trip."""
+    """A digest of every row `on_call_at(default_rota(), now)` reads, in one round trip. Each
+    part has its place even when empty (concat_ws would drop a NULL one)."""
     rota, layer, member, override, user = (
         model._meta.db_table for model in (Rota, RotaLayer, LayerMember, RotaOverride, User)
     )
@@ -519,14 +520,14 @@ def _default_rota_state(now) -> str:
             WITH rota AS (SELECT * FROM {rota} WHERE is_default),
             layer AS (SELECT * FROM {layer} WHERE rota_id IN (SELECT id FROM rota))
             SELECT sha256(convert_to(concat_ws('|',
-                (SELECT string_agg(r::text, ',' ORDER BY r.id) FROM rota r),
-                (SELECT string_agg(l::text, ',' ORDER BY l.id) FROM layer l),
-                (SELECT string_agg(m::text || u::text, ',' ORDER BY m.id)
+                coalesce((SELECT string_agg(r::text, ',' ORDER BY r.id) FROM rota r), ''),
+                coalesce((SELECT string_agg(l::text, ',' ORDER BY l.id) FROM layer l), ''),
+                coalesce((SELECT string_agg(m::text || u::text, ',' ORDER BY m.id)
                    FROM {member} m JOIN {user} u ON u.id = m.person_id
-                  WHERE m.layer_id IN (SELECT id FROM layer)),
-                (SELECT string_agg(o::text || u::text, ',' ORDER BY o.id)
+                  WHERE m.layer_id IN (SELECT id FROM layer)), ''),
+                coalesce((SELECT string_agg(o::text || u::text, ',' ORDER BY o.id)
                    FROM {override} o JOIN {user} u ON u.id = o.person_id
-                  WHERE o.rota_id IN (SELECT id FROM rota) AND o.ends_at > %s)
+                  WHERE o.rota_id IN (SELECT id FROM rota) AND o.ends_at > %s), '')
             ), 'UTF8'))
             """,  # noqa: S608  (table names from the models' own metadata)
             [now],
