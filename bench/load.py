@@ -14,7 +14,13 @@ exactly:
 
     load reports_per_s=<n> p50_ms=<n> p99_ms=<n> errors_5xx=<n> lost=<n>
 
-Uses a scratch database (concernline_bench, recreated) and Redis database 8 (flushed).
+Before that last line it prints the CPU time each part spent per created report, read from
+/proc over the clients' run: the web server, the Celery worker (with the paging sandbox in
+this process), PostgreSQL's backends for the scratch database, and the client threads.
+
+Uses a scratch database (BENCH_DB, default concernline_bench, recreated), the Redis database
+BENCH_REDIS (default 8) as broker and BENCH_CACHE_REDIS (default 7) for the rate-limit counters,
+both flushed.
 """
 
 import argparse
@@ -41,8 +47,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "concernline_bench"
+DB_NAME = os.environ.get("BENCH_DB", "concernline_bench")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/8")
+CACHE_REDIS = os.environ.get("BENCH_CACHE_REDIS", "redis://127.0.0.1:6379/7")
 ACCOUNT_SID = "AC" + "3" * 32
 AUTH_TOKEN = "bench-auth-token"
 FROM_NUMBER = "+447700900000"
@@ -65,7 +72,7 @@ def environment(*, web_url: str, sandbox_url: str, var_dir: str) -> dict[str, st
         "DATABASE_URL": f"{PG}/{DB_NAME}",
         "DATABASE_CONN_MAX_AGE": "60",
         "CELERY_BROKER_URL": REDIS,
-        "CACHE_URL": REDIS.rsplit("/", 1)[0] + "/7",
+        "CACHE_URL": CACHE_REDIS,
         "SMS_BACKEND": "twilio",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -81,6 +88,72 @@ def environment(*, web_url: str, sandbox_url: str, var_dir: str) -> dict[str, st
         "RATE_LIMIT_API_PER_PERSON": "100000",
         "RATE_LIMIT_API_PER_ADDRESS": "1000000",
     }
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (field 3 onwards), or None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process and all its descendants, the reaped ones included."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        fields = _stat(pid)
+        if fields:
+            # utime, stime, and those of children already waited for.
+            total += sum(int(f) for f in fields[11:15])
+        todo.extend(children.get(pid, []))
+    return total / TICK
+
+
+class PostgresMeter:
+    """CPU time of PostgreSQL's backends for the scratch database over a span. Sampled every
+    half second, so a backend that ends within the span (a connection past its maximum age)
+    still counts up to its last sample, and one that starts counts from its start."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(f"{PG}/postgres", autocommit=True)
+        self.first = self._sample()
+        self.last = dict(self.first)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> dict[int, float]:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [DB_NAME]
+        ).fetchall()
+        seconds = {}
+        for (pid,) in rows:
+            if fields := _stat(pid):
+                seconds[pid] = sum(int(f) for f in fields[11:13]) / TICK
+        return seconds
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.last.update(self._sample())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(self._sample())
+        self._conn.close()
+        return sum(seconds - self.first.get(pid, 0.0) for pid, seconds in self.last.items())
 
 
 def prepare(env: dict[str, str], clients: int) -> list[str]:
@@ -130,12 +203,14 @@ def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: fl
     """Each client on its own thread and keep-alive connection. The client side stays light
     (http.client, not a full HTTP library): it shares the two cores with what it measures."""
     results = []  # (status, latency_s, reference or None, urgent)
+    client_cpu = []  # CPU seconds each client thread spent
     lock = threading.Lock()
     parts = urlsplit(url)
     stop_at = time.monotonic() + seconds
     interval = len(tokens) / rate if rate else 0.0
 
     def client(token: str) -> None:
+        cpu_started = time.thread_time()
         headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         rng = random.Random(token)
         connection = None
@@ -192,13 +267,15 @@ def run_clients(*, url: str, tokens: list[str], seconds: float, urgent_share: fl
             due += interval
         if connection is not None:
             connection.close()
+        with lock:
+            client_cpu.append(time.thread_time() - cpu_started)
 
     threads = [threading.Thread(target=client, args=(t,)) for t in tokens]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return results
+    return results, sum(client_cpu)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -308,8 +385,15 @@ def main() -> int:
             f"{args.clients} clients for {args.seconds:.0f} s against {web_url}{offered} …",
             flush=True,
         )
+        web, worker = processes[0].pid, processes[1].pid
+        cpu_before = {
+            "web": tree_cpu_seconds(web),
+            "worker": tree_cpu_seconds(worker),
+            "bench": time.process_time(),
+        }
+        postgres = PostgresMeter()
         started = time.monotonic()
-        results = run_clients(
+        results, clients_cpu = run_clients(
             url=f"{web_url}/api/v1/reports/",
             tokens=tokens,
             seconds=args.seconds,
@@ -317,6 +401,14 @@ def main() -> int:
             rate=args.rate,
         )
         elapsed = time.monotonic() - started
+        cpu = {
+            "web": tree_cpu_seconds(web) - cpu_before["web"],
+            "worker": tree_cpu_seconds(worker) - cpu_before["worker"],
+            "postgres": postgres.stop(),
+            "clients": clients_cpu,
+            # The bench process beside its clients: the sandbox taking pages, the sampler.
+            "sandbox": time.process_time() - cpu_before["bench"] - clients_cpu,
+        }
 
         created = [r for r in results if r[0] == 201]
         errors_5xx = sum(1 for r in results if r[0] >= 500)
@@ -330,6 +422,13 @@ def main() -> int:
             flush=True,
         )
 
+        per_report = {name: 1000 * seconds / max(1, len(created)) for name, seconds in cpu.items()}
+        print(
+            "cpu_ms_per_report "
+            + " ".join(f"{name}={ms:.2f}" for name, ms in per_report.items())
+            + f" total={sum(per_report.values()):.2f}",
+            flush=True,
+        )
         lost = count_lost(env, created, sandbox)
         audit = subprocess.run(
             [sys.executable, "manage.py", "verify_audit"],

@@ -14,13 +14,14 @@ REPORTS_URL = "/api/v1/reports/"
 CONCERN = {"kind": "concern_colleague", "narrative": "Left notes on a bus.", "colleague": "B."}
 URGENT = {"kind": "urgent_disclosure", "narrative": "Told me in confidence.", "grounds": ["crime"]}
 
-# Both: the token (with its person), the client_token check, BEGIN, the reference number, the
-# case, the report, its clocks (one insert), the timeline chain's lock, its head and its
-# entries (one insert), COMMIT (in a test, a savepoint and its release).
-COMMON = 11
-# A concern pages nobody and goes to the manager on call now: the default rota, its layers,
-# their people and its overrides.
-CONCERN_QUERIES = COMMON + 4
+# Both: the token (with its person), BEGIN, the reference number, the case, the report, its
+# clocks (one insert), the timeline chain's lock, its head and its entries (one insert), COMMIT
+# (in a test, a savepoint and its release). A resubmission is found by the case's unique
+# client_token refusing it, not by a query before every report.
+COMMON = 10
+# A concern pages nobody and goes to the manager on call now: one digest of the default rota's
+# rows, while the rota's resolution for that digest is reused (tests/incidents/test_first_owner.py).
+CONCERN_QUERIES = COMMON + 1
 # An urgent report raises an alert: the default rota, the escalation policy, the rota's
 # layers, people and overrides (copied onto the alert), the alert.
 URGENT_QUERIES = COMMON + 6
@@ -119,3 +120,25 @@ def test_a_person_past_the_limit_is_held_with_redis_counters(
     assert Case.objects.count() == 2
     # Someone else is not held by the first person's count.
     submit(api_client_for(people["other_worker"]), CONCERN)
+
+
+def test_the_rate_limits_reuse_one_redis_client(people, rota, redis_counters):
+    """The counters' client is made once for the cache's connection pool, not per request."""
+    from redis import Redis
+
+    client = api_client_for(people["worker"])
+    submit(client, CONCERN)
+    made = []
+    real_init = Redis.__init__
+
+    def init(self, *args, **kwargs):
+        made.append(self)
+        real_init(self, *args, **kwargs)
+
+    Redis.__init__ = init
+    try:
+        submit(client, CONCERN)
+        submit(client, CONCERN)
+    finally:
+        Redis.__init__ = real_init
+    assert made == []
