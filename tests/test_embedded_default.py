@@ -1,0 +1,65 @@
+"""The embedded default that `make run` uses (SQLite, the filesystem broker, no DATABASE_URL):
+the urgent path and the audit chain work there too, not only on PostgreSQL. The rest of the
+suite runs on PostgreSQL, so this runs manage.py in a process of its own."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import subprocess_environment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+URGENT_PATH = """
+from django.db import transaction
+from incidents import audit
+from incidents.models import TimelineEvent
+from incidents.services import record_event, submit_report
+from notifications.models import NotificationAttempt
+from oncall.models import Alert
+from oncall.services import run_alert_step
+from staff.models import User
+
+worker = User.objects.filter(role="care_worker").first()
+with transaction.atomic():
+    case = submit_report(
+        reporter=worker, kind="urgent_disclosure", narrative="words", grounds=["crime"]
+    )
+alert = Alert.objects.get(owner_id=case.id)
+assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+pages = NotificationAttempt.objects.filter(topic__startswith="oncall.page")
+assert sorted(pages.values_list("channel", "status")) == [("call", "queued"), ("sms", "queued")]
+kinds = list(TimelineEvent.objects.filter(case=case).order_by("id").values_list("kind", flat=True))
+assert kinds == ["reported", "alert_raised", "step_started", "page_sent"], kinds
+assert record_event(case_id=case.id, kind="page_sent", dedupe_key="told") is not None
+assert record_event(case_id=case.id, kind="page_sent", dedupe_key="told") is None
+assert record_event(case_id=case.id + 1000, kind="page_sent") is None
+checked, broken = audit.verify_chains()
+assert broken == [] and checked >= 5, (checked, broken)
+print("embedded default: urgent path OK")
+"""
+
+
+def test_the_urgent_path_and_the_audit_chain_work_on_the_embedded_default(tmp_path):
+    env = subprocess_environment(
+        DEBUG="1", VAR_DIR=str(tmp_path), SMS_BACKEND="outbox", DEMO_PASSWORD="a-long-password!"
+    )
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+
+    def manage(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+        return done.stdout
+
+    manage("migrate", "--verbosity", "0")
+    manage("seed_demo")
+    assert "urgent path OK" in manage("shell", "--command", URGENT_PATH)
+    assert (tmp_path / "concernline.sqlite3").exists()
