@@ -119,16 +119,16 @@ def append_timeline_event(
             head = cursor.fetchone()
             if head is None:
                 return None
-            prev = head[0] or GENESIS
-            payload = timeline_payload(
+            event = TimelineEvent(
                 case_id=case_id,
                 kind=kind,
                 actor_id=actor_id,
                 at=at,
                 data=data,
                 dedupe_key=dedupe_key,
+                prev_hash=head[0] or GENESIS,
             )
-            digest = chain_hash(prev, payload)
+            event.hash = chain_hash(event.prev_hash, timeline_payload(**_fields(event)))
             cursor.execute(
                 TIMELINE_INSERT,
                 [
@@ -138,24 +138,16 @@ def append_timeline_event(
                     connection.ops.adapt_datetimefield_value(at),
                     _DATA_FIELD.get_db_prep_value(data, connection),
                     dedupe_key,
-                    prev,
-                    digest,
+                    event.prev_hash,
+                    event.hash,
                 ],
             )
             inserted = cursor.fetchone()
     if inserted is None:
         return None
-    return TimelineEvent(
-        id=inserted[0],
-        case_id=case_id,
-        kind=kind,
-        actor_id=actor_id,
-        at=at,
-        data=data,
-        dedupe_key=dedupe_key,
-        prev_hash=prev,
-        hash=digest,
-    )
+    event.id = inserted[0]
+    event._state.adding, event._state.db = False, connection.alias
+    return event
 
 
 _DATA_FIELD = TimelineEvent._meta.get_field("data")

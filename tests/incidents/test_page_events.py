@@ -14,14 +14,24 @@ from oncall.services import run_alert_step
 from oncall.signals import alert_event, page_status_changed
 
 
-def waiting_for_an_advisory_lock() -> bool:
-    """Whether a session of this database waits for an advisory lock (a timeline chain)."""
+def waiting_for_a_lock(locktype: str | None = None) -> bool:
+    """Whether a session of this database waits for a lock (of `locktype`: "advisory" for a
+    timeline chain), so a test knows the other writer has reached it."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            "SELECT count(*) FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND a.datname = current_database() "
+            "AND (%s::text IS NULL OR l.locktype = %s::text)",
+            [locktype, locktype],
         )
         return cursor.fetchone()[0] > 0
+
+
+def until(condition, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -80,10 +90,7 @@ def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, 
     assert recorded.wait(timeout=20)
     second = threading.Thread(target=send_task)
     second.start()
-    deadline = time.monotonic() + 20
-    while not waiting_for_an_advisory_lock():
-        assert time.monotonic() < deadline, "the second writer never reached the chain lock"
-        time.sleep(0.02)
+    until(lambda: waiting_for_a_lock("advisory"), "the second writer never reached the chain lock")
     release.set()
     first.join(timeout=20)
     second.join(timeout=20)
@@ -150,16 +157,6 @@ def test_a_failing_record_never_stops_the_pages(
     assert alert.active_token != token and alert.pages.count() == 1  # the step committed
 
 
-def waiting_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "OR (NOT granted AND locktype = 'transactionid')"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.django_db(transaction=True)
 def test_taking_a_case_into_review_while_its_step_runs_does_not_deadlock(people, rota, monkeypatch):
     """A step holds its alert's lock and then takes the case's timeline chain (its news is
@@ -202,10 +199,7 @@ def test_taking_a_case_into_review_while_its_step_runs_does_not_deadlock(people,
     step = in_thread(lambda: run_alert_step(alert_id=alert.id, token=str(alert.active_token)))
     assert in_step.wait(timeout=20)
     review = in_thread(lambda: services.start_review(case=case, actor=people["manager"]))
-    deadline = time.monotonic() + 20
-    while not waiting_for_a_lock():
-        assert time.monotonic() < deadline, "taking the case into review never waited"
-        time.sleep(0.02)
+    until(waiting_for_a_lock, "taking the case into review never waited")
     go_on.set()
     step.join(timeout=30)
     review.join(timeout=30)
