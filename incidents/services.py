@@ -1,11 +1,9 @@
 """Every write in incidents. Each runs in one transaction and adds to the case's timeline;
 work for other processes is enqueued only on commit (by oncall, for alerts)."""
 
-import copy
 import hashlib
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -20,16 +18,8 @@ from django.utils.translation import gettext as _
 from config import crypto
 from config.errors import ConcernlineError
 from notifications.services import queue_sms
-from oncall.models import (
-    Alert,
-    AlertState,
-    LayerMember,
-    Rota,
-    RotaLayer,
-    RotaOverride,
-    Urgency,
-)
-from oncall.selectors import default_rota, on_call_at, shifts_between
+from oncall.models import Alert, AlertState, Urgency
+from oncall.selectors import default_rota, on_call_at, on_call_kept
 from oncall.services import (
     acknowledge_alert,
     escalate_now,
@@ -457,93 +447,9 @@ def _first_owner(*, reporter: User, now) -> User | None:
     manager on call now; if nobody is, the acknowledgement clock escalates."""
     manager = reporter.line_manager
     if manager is None or not manager.is_active:
-        manager = _on_call_now(now)
+        on_call = on_call_kept(rota_id=None, when=now)
+        manager = on_call[0] if on_call else None
     return manager
-
-
-@dataclass(frozen=True)
-class _OnCallSpan:
-    """The default rota's shifts over [start, end), as resolved for one state of its rows."""
-
-    state: str
-    zone: str
-    start: datetime
-    end: datetime
-    shifts: tuple
-
-
-# The last span resolved, shared by the threads of a process (one assignment, atomic).
-_on_call_span: _OnCallSpan | None = None
-ON_CALL_SPAN = timedelta(hours=1)
-
-
-def _on_call_now(now) -> User | None:
-    """The manager on call in the default rota at `now`: `on_call_at(default_rota(), now)`,
-    without resolving the rota again for every report.
-
-    A span of shifts resolved once is reused while the rota's rows are unchanged: one query
-    digests, inside PostgreSQL, every whole row the resolution reads (the default rota, its
-    layers, their members with each person's user row, and its overrides not yet over), so
-    any edit, through the admin, a service or a bulk update that sends no signal, gives a
-    new digest and a new resolution. Only on PostgreSQL; elsewhere it resolves every time."""
-    global _on_call_span
-    if connection.vendor != "postgresql":
-        rota = default_rota()
-        on_call = on_call_at(rota, now) if rota else []
-        return on_call[0] if on_call else None
-    state = _default_rota_state(now)
-    span = _on_call_span
-    if not (
-        span is not None
-        and span.state == state
-        and span.zone == settings.TIME_ZONE
-        and span.start <= now < span.end
-    ):
-        rota = default_rota()
-        shifts = shifts_between(rota, now, now + ON_CALL_SPAN) if rota else []
-        span = _OnCallSpan(
-            state=state,
-            zone=settings.TIME_ZONE,
-            start=now,
-            end=now + ON_CALL_SPAN,
-            shifts=tuple(shifts),
-        )
-        # Kept only if nothing changed while it was resolved: else it might be filed under a
-        # state it was not resolved from. This report has its answer either way.
-        if _default_rota_state(now) == state:
-            _on_call_span = span
-    for shift in span.shifts:
-        if shift.start <= now < shift.end:
-            # A copy: the span's person is shared between threads.
-            return copy.copy(shift.person)
-    return None
-
-
-def _default_rota_state(now) -> str:
-    """A digest of every row `on_call_at(default_rota(), now)` reads, in one round trip. Each
-    part has its place even when empty (concat_ws would drop a NULL one)."""
-    rota, layer, member, override, user = (
-        model._meta.db_table for model in (Rota, RotaLayer, LayerMember, RotaOverride, User)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH rota AS (SELECT * FROM {rota} WHERE is_default),
-            layer AS (SELECT * FROM {layer} WHERE rota_id IN (SELECT id FROM rota))
-            SELECT sha256(convert_to(concat_ws('|',
-                coalesce((SELECT string_agg(r::text, ',' ORDER BY r.id) FROM rota r), ''),
-                coalesce((SELECT string_agg(l::text, ',' ORDER BY l.id) FROM layer l), ''),
-                coalesce((SELECT string_agg(m::text || u::text, ',' ORDER BY m.id)
-                   FROM {member} m JOIN {user} u ON u.id = m.person_id
-                  WHERE m.layer_id IN (SELECT id FROM layer)), ''),
-                coalesce((SELECT string_agg(o::text || u::text, ',' ORDER BY o.id)
-                   FROM {override} o JOIN {user} u ON u.id = o.person_id
-                  WHERE o.rota_id IN (SELECT id FROM rota) AND o.ends_at > %s), '')
-            ), 'UTF8'))
-            """,  # noqa: S608  (table names from the models' own metadata)
-            [now],
-        )
-        return cursor.fetchone()[0].hex()
 
 
 def _locked(case: Case) -> Case:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from staff.models import User
 
 from .models import EscalationPolicy, Rota, StepKind
-from .selectors import on_call_at
+from .selectors import on_call_kept
 
 # Pages the built-in policy sends before the fallback, when no policy is configured.
 MAX_STEPS = 12
@@ -123,7 +123,8 @@ def snapshot_for(*, category: str, urgency: str, rota: Rota | None, now=None) ->
     on_call = {}
     for rota_id in rota_ids:
         chosen = rotas.get(rota_id) if rota_id else rota
-        people = on_call_at(chosen, now) if chosen else []
+        # Resolved once and reused while the rota is unchanged: every urgent report asks.
+        people = on_call_kept(rota_id=chosen.id, when=now) if chosen else []
         on_call[str(rota_id or "")] = {
             "rota": chosen.name if chosen else None,
             "people": [{"id": p.id, "name": p.full_name} for p in people],

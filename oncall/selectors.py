@@ -1,5 +1,6 @@
 """Reads for oncall."""
 
+import copy
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -91,6 +92,89 @@ def on_call_at(rota: Rota, when: datetime) -> list[User]:
     queries."""
     shifts = shifts_between(rota, when, when + timedelta(microseconds=1))
     return [shift.person for shift in shifts]
+
+
+@dataclass(frozen=True)
+class _KeptSpan:
+    """A rota's shifts over [start, end), as resolved from one state of its rows."""
+
+    state: str
+    zone: str
+    start: datetime
+    end: datetime
+    shifts: tuple
+
+
+# The last span resolved for each rota (None: whichever is the default), shared by a process's
+# threads: each is replaced whole, in one assignment.
+_kept_spans: dict[int | None, _KeptSpan] = {}
+KEPT_SPAN = timedelta(hours=1)
+
+
+def on_call_kept(*, rota_id: int | None, when: datetime) -> list[User]:
+    """Who is on call at `when` in rota `rota_id`, or in the default rota for None: what
+    `on_call_at` says, without resolving the rota again for every report.
+
+    A span of shifts resolved once is reused while the rota's rows are unchanged: one query
+    digests, inside PostgreSQL, every whole row the resolution reads (the rota, its layers,
+    their members with each person's user row, and its overrides not yet over), so any edit,
+    through the admin, a service or a bulk update that sends no signal, gives a new digest and
+    a new resolution. A span is kept only if the digest is the same after resolving it. Only on
+    PostgreSQL; elsewhere it resolves every time. The people are copies, never shared."""
+    if connection.vendor != "postgresql":
+        rota = _rota_or_default(rota_id)
+        return on_call_at(rota, when) if rota else []
+    state = _rota_state(rota_id, when)
+    span = _kept_spans.get(rota_id)
+    if not (
+        span is not None
+        and span.state == state
+        and span.zone == settings.TIME_ZONE
+        and span.start <= when < span.end
+    ):
+        rota = _rota_or_default(rota_id)
+        shifts = shifts_between(rota, when, when + KEPT_SPAN) if rota else []
+        span = _KeptSpan(
+            state=state,
+            zone=settings.TIME_ZONE,
+            start=when,
+            end=when + KEPT_SPAN,
+            shifts=tuple(shifts),
+        )
+        if _rota_state(rota_id, when) == state:
+            _kept_spans[rota_id] = span
+    return [copy.copy(shift.person) for shift in span.shifts if shift.start <= when < shift.end]
+
+
+def _rota_or_default(rota_id: int | None) -> Rota | None:
+    return Rota.objects.filter(pk=rota_id).first() if rota_id else default_rota()
+
+
+# Every row on_call_at reads for one rota (the default one when no id is given), in one digest.
+# Each part has its place even when empty (concat_ws would drop a NULL one).
+ROTA_STATE = """
+WITH rota AS (
+    SELECT * FROM oncall_rota
+    WHERE CASE WHEN %(rota_id)s::bigint IS NULL THEN is_default ELSE id = %(rota_id)s::bigint END
+),
+layer AS (SELECT * FROM oncall_rotalayer WHERE rota_id IN (SELECT id FROM rota))
+SELECT sha256(convert_to(concat_ws('|',
+    coalesce((SELECT string_agg(r::text, ',' ORDER BY r.id) FROM rota r), ''),
+    coalesce((SELECT string_agg(l::text, ',' ORDER BY l.id) FROM layer l), ''),
+    coalesce((SELECT string_agg(m::text || u::text, ',' ORDER BY m.id)
+        FROM oncall_layermember m JOIN staff_user u ON u.id = m.person_id
+        WHERE m.layer_id IN (SELECT id FROM layer)), ''),
+    coalesce((SELECT string_agg(o::text || u::text, ',' ORDER BY o.id)
+        FROM oncall_rotaoverride o JOIN staff_user u ON u.id = o.person_id
+        WHERE o.rota_id IN (SELECT id FROM rota) AND o.ends_at > %(when)s), '')
+), 'UTF8'))
+"""
+
+
+def _rota_state(rota_id: int | None, when: datetime) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(ROTA_STATE, {"rota_id": rota_id, "when": when})
+        return cursor.fetchone()[0].hex()
 
 
 def gaps_between(rota: Rota, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -12,6 +12,7 @@ from freezegun import freeze_time
 from incidents import services
 from incidents.models import ReportKind
 from incidents.services import submit_report
+from oncall import selectors
 from oncall.models import LayerMember, Rota, RotaLayer, RotaOverride
 from oncall.selectors import on_call_at, shifts_between
 from staff.models import User
@@ -156,18 +157,40 @@ def test_the_owner_is_a_copy_not_shared_between_reports(people, rota, worker):
 def test_a_resolution_raced_by_an_edit_is_not_kept(people, rota, worker, monkeypatch):
     """The rota changes between the digest and the resolution: that resolution answers its
     own report but is not filed under the digest it was not resolved from."""
-    services._on_call_span = None
-    real_shifts_between = services.shifts_between
+    selectors._kept_spans.clear()
+    real_shifts_between = selectors.shifts_between
 
     def shifts_between_then_edit(*args, **kwargs):
         shifts = real_shifts_between(*args, **kwargs)
         User.objects.filter(pk=people["manager"].pk).update(is_active=False)
         return shifts
 
-    monkeypatch.setattr(services, "shifts_between", shifts_between_then_edit)
+    monkeypatch.setattr(selectors, "shifts_between", shifts_between_then_edit)
     assert owner_of_a_concern(worker) == people["manager"]
-    assert services._on_call_span is None
-    monkeypatch.setattr(services, "shifts_between", real_shifts_between)
+    assert None not in selectors._kept_spans
+    monkeypatch.setattr(selectors, "shifts_between", real_shifts_between)
     User.objects.filter(pk=people["manager"].pk).update(is_active=True)
     assert owner_of_a_concern(worker) == people["manager"]
-    assert services._on_call_span is not None
+    assert None in selectors._kept_spans
+
+
+def test_an_urgent_report_copies_the_kept_resolution_onto_its_alert(
+    people, rota, worker, django_assert_num_queries
+):
+    """The alert's snapshot of who is on call uses the same kept resolution: one digest query
+    for the rota once it has been resolved, the same people as on_call_at."""
+    from oncall.models import Alert
+    from oncall.policies import snapshot_for
+
+    now = timezone.now()
+    snapshot_for(category="", urgency="urgent", rota=rota, now=now)
+    with django_assert_num_queries(2):  # the policies (none: the built-in steps), the digest
+        again = snapshot_for(category="", urgency="urgent", rota=rota, now=now)
+    assert [p["id"] for p in again["on_call"][""]["people"]] == [
+        p.id for p in on_call_at(rota, now)
+    ]
+    case = submit_report(
+        reporter=worker, kind=ReportKind.URGENT_DISCLOSURE, narrative="x", grounds=["crime"]
+    )
+    snapshot = Alert.objects.get(owner_id=case.id).snapshot
+    assert [p["id"] for p in snapshot["on_call"][""]["people"]] == [people["manager"].id]
