@@ -70,16 +70,30 @@ def access_payload(
     }
 
 
+# Above this many cases, a writer takes a whole kind of chain (every case's access log, say) in
+# one lock instead of a lock a case: PostgreSQL's lock table holds a few thousand in all, and
+# an export of every case would fill it ("out of shared memory").
+WHOLE_KIND_ABOVE = 500
+
+
 def _lock_chains(chain: int, case_ids: list[int]) -> None:
     """Hold the chains of these cases until the transaction ends, taken in id order so two
-    writers of several chains cannot deadlock. SQLite has one writer at a time anyway."""
+    writers of several chains cannot deadlock. Every writer first holds the kind's own lock
+    (key 0: no case has that id) shared, so a writer of very many cases can take that one
+    lock alone, exclusively, and have every chain of the kind to itself. SQLite has one
+    writer at a time anyway."""
     if connection.vendor != "postgresql" or not case_ids:
         return
+    ids = sorted(set(case_ids))
     with connection.cursor() as cursor:
+        if len(ids) > WHOLE_KIND_ABOVE:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [chain])
+            return
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, s.id::integer) "
-            "FROM (SELECT DISTINCT unnest(%s::bigint[]) AS id ORDER BY 1) AS s",
-            [chain, sorted(set(case_ids))],
+            "SELECT CASE WHEN s.id = 0 THEN pg_advisory_xact_lock_shared(%s, 0) "
+            "ELSE pg_advisory_xact_lock(%s, s.id::integer) END "
+            "FROM (SELECT 0 AS id UNION SELECT unnest(%s::bigint[]) ORDER BY 1) AS s",
+            [chain, chain, ids],
         )
 
 
@@ -97,6 +111,12 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING id
 """
+
+
+def lock_timeline(case_id: int) -> None:
+    """Hold the case's timeline chain until the transaction ends (before a change that must
+    not wait on a timeline writer: see retention.anonymise_case)."""
+    _lock_chains(TIMELINE_CHAIN, [case_id])
 
 
 def append_timeline_event(
@@ -210,47 +230,57 @@ def append_timeline_events(
     return rows
 
 
+# Cases one round of access-log rows covers at most: their last hashes are looked up by id, and
+# PostgreSQL takes at most 65,535 parameters in a statement (bound by the server, settings.py).
+ACCESS_BATCH = 5000
+
+
 def append_access_entries(
     *, cases: list[Case], user_id: int, action: str, basis: str, path: str, ip_address
 ) -> list[AccessLogEntry]:
-    """The one way access-log rows are written: one row per case, in one insert, each on the
-    end of its case's chain. A fixed number of queries whatever the number of cases."""
+    """The one way access-log rows are written: one row per case, each on the end of its
+    case's chain, in one insert per ACCESS_BATCH cases (an export of every case is one call),
+    the chains locked together first."""
     if not cases:
         return []
     ids = [case.id for case in cases]
     # As the database will give it back (IPv6 in short form, blank as NULL).
     ip_address = AccessLogEntry._meta.get_field("ip_address").get_prep_value(ip_address) or None
+    entries = []
     with transaction.atomic():
         _lock_chains(ACCESS_LOG_CHAIN, ids)
-        last = dict(
-            Case.objects.filter(id__in=ids)
-            .annotate(
-                last_hash=Subquery(
-                    AccessLogEntry.objects.filter(case_id=OuterRef("pk"))
-                    .order_by("-id")
-                    .values("hash")[:1]
-                )
-            )
-            .values_list("id", "last_hash")
-        )
         now = timezone.now()
-        entries = []
-        for case_id in ids:
-            prev = last.get(case_id) or GENESIS
-            entry = AccessLogEntry(
-                case_id=case_id,
-                user_id=user_id,
-                action=str(action),
-                basis=str(basis),
-                path=path,
-                ip_address=ip_address,
-                at=now,
-                prev_hash=prev,
+        for start in range(0, len(ids), ACCESS_BATCH):
+            batch = ids[start : start + ACCESS_BATCH]
+            last = dict(
+                Case.objects.filter(id__in=batch)
+                .annotate(
+                    last_hash=Subquery(
+                        AccessLogEntry.objects.filter(case_id=OuterRef("pk"))
+                        .order_by("-id")
+                        .values("hash")[:1]
+                    )
+                )
+                .values_list("id", "last_hash")
             )
-            entry.hash = chain_hash(prev, access_payload(**_fields(entry)))
-            last[case_id] = entry.hash
-            entries.append(entry)
-        AccessLogEntry.objects.bulk_create(entries)
+            made = []
+            for case_id in batch:
+                prev = last.get(case_id) or GENESIS
+                entry = AccessLogEntry(
+                    case_id=case_id,
+                    user_id=user_id,
+                    action=str(action),
+                    basis=str(basis),
+                    path=path,
+                    ip_address=ip_address,
+                    at=now,
+                    prev_hash=prev,
+                )
+                entry.hash = chain_hash(prev, access_payload(**_fields(entry)))
+                last[case_id] = entry.hash
+                made.append(entry)
+            AccessLogEntry.objects.bulk_create(made)
+            entries += made
     return entries
 
 

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from config.errors import ConcernlineError
 from staff.models import Role, User
 
-from . import access, services
+from . import access, audit, services
 from .models import (
     AccessAction,
     Attachment,
@@ -209,6 +209,10 @@ def anonymise_case(
         expires_at = add_months(case.closed_at, rule.keep_months)
         if expires_at > now:
             return None
+        # Clearing client_token changes a unique key, so the case row is then locked as for a
+        # key change, which a timeline insert's foreign-key check must wait for: take the
+        # chain first, as every timeline writer does, so neither waits for the other.
+        audit.lock_timeline(case.id)
         Report.objects.filter(case=case).update(
             narrative="", details={}, service_user_ref="", who_was_told=""
         )
