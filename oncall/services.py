@@ -407,8 +407,13 @@ def sweep_alerts(*, now=None) -> int:
         states = [AlertState.TRIGGERED]
         if settings.ESCALATION_REVIEW_MINUTES:
             states.append(AlertState.ACKNOWLEDGED)  # review reminders
-        overdue = Alert.objects.select_for_update(skip_locked=True).filter(
-            state__in=states, next_step_at__lt=now - grace
+        # In owner order: each step writes its news under its owner's (the case's) timeline
+        # lock, held until this sweep commits, so two sweeps running at once take those locks
+        # in the same order and never wait for each other.
+        overdue = (
+            Alert.objects.select_for_update(skip_locked=True)
+            .filter(state__in=states, next_step_at__lt=now - grace)
+            .order_by("owner_type", "owner_id", "id")
         )
         for alert in overdue:
             logger.warning(
