@@ -17,3 +17,26 @@ def check_secret_key(app_configs, **kwargs):
             id="config.E001",
         )
     ]
+
+
+# The timeline's single-row insert gives way to a known dedupe key with
+# INSERT ... ON CONFLICT DO NOTHING RETURNING (incidents.audit), which SQLite has from 3.35.
+SQLITE_AT_LEAST = (3, 35)
+
+
+@register(Tags.compatibility)
+def check_sqlite_version(app_configs, **kwargs):
+    import sqlite3
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return []
+    if sqlite3.sqlite_version_info >= SQLITE_AT_LEAST:
+        return []
+    return [
+        Error(
+            f"SQLite {sqlite3.sqlite_version} is too old: the embedded database needs 3.35 or "
+            "newer.",
+            hint="Use a newer Python (its sqlite3 library), or PostgreSQL (DATABASE_URL).",
+            id="config.E002",
+        )
+    ]

@@ -415,7 +415,9 @@ def _move(
 
 def _tell_status(attempt: NotificationAttempt, status: str, *, at) -> None:
     """Tell the apps above that `attempt` reached `status`, once the change is committed (at
-    once when no transaction is open)."""
+    once when no transaction is open). A receiver that fails (the case's timeline) is logged,
+    never raised: the status is stored on the attempt whatever the news, so neither the pages
+    still to send nor a provider's status callback (answered 2xx) fail with it."""
     payload = {
         "attempt_id": attempt.id,
         "topic": attempt.topic,
@@ -551,8 +553,11 @@ def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
         if exc.code == UNSUBSCRIBED and attempt.channel == Channel.SMS:
             # The phone replied STOP and Twilio blocks SMS to it, though we missed the reply:
             # its preferences say so now, so later pages go by call and email at once.
-            _set_sms_opt_out(attempt.recipient_id, opted_out=True)
-            logger.warning("attempt %s: the phone has opted out of SMS", attempt.id)
+            try:
+                _set_sms_opt_out(attempt.recipient_id, opted_out=True)
+                logger.warning("attempt %s: the phone has opted out of SMS", attempt.id)
+            except Exception:  # noqa: BLE001  (the attempt's failure is recorded all the same)
+                logger.exception("attempt %s: could not record the SMS opt-out", attempt.id)
         _finish(attempt.id, AttemptStatus.FAILED, error_code=exc.code, error_message=exc.message)
         return
     except UnknownOutcomeError as exc:
@@ -982,8 +987,10 @@ CODE_PATTERN = re.compile(r"^(\d{1,9})\s*([AE])$")
 ACK_WORDS = ("ACK", "1", "DERBYN", "CYDNABOD", "OK")
 HELP_WORDS = ("HELP", "HELO", "CYMORTH", "INFO")
 ESCALATE_WORDS = ("ESCALATE", "UWCHGYFEIRIO")
-STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "STOPIO", "DIWEDD")
-START_WORDS = ("START", "UNSTOP", "DECHRAU", "AILDDECHRAU")
+# Twilio's own opt-out and opt-in words (it blocks or unblocks the phone itself), and Welsh ones,
+# which Twilio honours only once they are added to the number's Advanced Opt-Out (README).
+STOP_WORDS = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "STOPIO", "DIWEDD")
+START_WORDS = ("START", "UNSTOP", "YES", "DECHRAU", "AILDDECHRAU")
 
 
 def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, body: str) -> str:
