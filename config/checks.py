@@ -28,14 +28,16 @@ SQLITE_AT_LEAST = (3, 35)
 def check_sqlite_version(app_configs, **kwargs):
     import sqlite3
 
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-        return []
-    if sqlite3.sqlite_version_info >= SQLITE_AT_LEAST:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    return sqlite_version_errors(engine, sqlite3.sqlite_version_info, sqlite3.sqlite_version)
+
+
+def sqlite_version_errors(engine: str, version_info: tuple, version: str) -> list[Error]:
+    if engine != "django.db.backends.sqlite3" or tuple(version_info) >= SQLITE_AT_LEAST:
         return []
     return [
         Error(
-            f"SQLite {sqlite3.sqlite_version} is too old: the embedded database needs 3.35 or "
-            "newer.",
+            f"SQLite {version} is too old: the embedded database needs 3.35 or newer.",
             hint="Use a newer Python (its sqlite3 library), or PostgreSQL (DATABASE_URL).",
             id="config.E002",
         )
