@@ -539,6 +539,16 @@ class TestInboundCommands:
         self.sms("Dechrau")
         assert not ContactPreferences.objects.get(user=people["manager"]).sms_opted_out
 
+    @pytest.mark.parametrize(
+        ("off", "on"), [("CANCEL", "YES"), ("quit", "unstop"), ("END", "START")]
+    )
+    def test_twilios_own_opt_out_and_opt_in_words(self, people, commands, off, on):
+        """Twilio blocks or unblocks the phone on these words itself; the preferences follow."""
+        self.sms(off)
+        assert ContactPreferences.objects.get(user=people["manager"]).sms_opted_out
+        self.sms(on)
+        assert not ContactPreferences.objects.get(user=people["manager"]).sms_opted_out
+
     def test_unknown_sender_gets_a_short_answer_and_is_logged(self, db, commands, caplog):
         reply = self.sms("ACK", phone="+447700900999")
         assert "not registered" in reply and len(reply) <= 160
