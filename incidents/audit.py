@@ -128,7 +128,7 @@ def append_timeline_event(
     key's unique index, so two writers telling the same news at once (a worker and a status
     callback) record it once and neither fails. Returns the new row, or None when the case
     does not exist or the news was told already."""
-    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))  # as the database gives it back
+    data = _as_stored(data)
     kind = str(kind)
     if dedupe_key and _told(dedupe_key):
         return None  # the usual repeat, found without a transaction or the lock
@@ -139,16 +139,17 @@ def append_timeline_event(
             head = cursor.fetchone()
             if head is None:
                 return None
-            event = TimelineEvent(
-                case_id=case_id,
-                kind=kind,
-                actor_id=actor_id,
-                at=at,
-                data=data,
-                dedupe_key=dedupe_key,
-                prev_hash=head[0] or GENESIS,
+            event = _linked(
+                TimelineEvent(
+                    case_id=case_id,
+                    kind=kind,
+                    actor_id=actor_id,
+                    at=at,
+                    data=data,
+                    dedupe_key=dedupe_key,
+                ),
+                head[0] or GENESIS,
             )
-            event.hash = chain_hash(event.prev_hash, timeline_payload(**_fields(event)))
             cursor.execute(
                 TIMELINE_INSERT,
                 [
@@ -171,6 +172,18 @@ def append_timeline_event(
 
 
 _DATA_FIELD = TimelineEvent._meta.get_field("data")
+
+
+def _as_stored(data: dict) -> dict:
+    """What the database will give back: JSON round-trips tuples to lists and so on."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def _linked(event: TimelineEvent, prev: str) -> TimelineEvent:
+    """`event` put on the end of a chain whose last hash is `prev`."""
+    event.prev_hash = prev
+    event.hash = chain_hash(prev, timeline_payload(**_fields(event)))
+    return event
 
 
 def _told(dedupe_key: str) -> bool:
@@ -200,28 +213,16 @@ def append_timeline_events(
         ) or GENESIS
         rows = []
         for spec in events:
-            # What the database will give back: JSON round-trips tuples to lists and so on.
-            data = json.loads(json.dumps(spec["data"], cls=DjangoJSONEncoder))
-            dedupe_key = spec.get("dedupe_key")
-            event = TimelineEvent(
-                case=case,
-                kind=str(spec["kind"]),
-                actor_id=spec["actor_id"],
-                at=spec["at"],
-                data=data,
-                dedupe_key=dedupe_key,
-                prev_hash=prev,
-            )
-            event.hash = chain_hash(
-                prev,
-                timeline_payload(
-                    case_id=case.id,
-                    kind=event.kind,
-                    actor_id=event.actor_id,
-                    at=event.at,
-                    data=data,
-                    dedupe_key=dedupe_key,
+            event = _linked(
+                TimelineEvent(
+                    case=case,
+                    kind=str(spec["kind"]),
+                    actor_id=spec["actor_id"],
+                    at=spec["at"],
+                    data=_as_stored(spec["data"]),
+                    dedupe_key=spec.get("dedupe_key"),
                 ),
+                prev,
             )
             prev = event.hash
             rows.append(event)
