@@ -19,7 +19,7 @@ from config import crypto
 from config.errors import ConcernlineError
 from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
-from oncall.selectors import default_rota, on_call_at, on_call_kept
+from oncall.selectors import default_rota, on_call_kept
 from oncall.services import (
     acknowledge_alert,
     escalate_now,
@@ -919,8 +919,7 @@ def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
         manager = person.line_manager
         if manager is not None and manager.is_active and manager.id not in {p.id for p in people}:
             return manager
-    rota = default_rota()
-    for person in on_call_at(rota, now) if rota else []:
+    for person in on_call_kept(rota_id=None, when=now):
         if person.id not in {p.id for p in people}:
             return person
     return None
