@@ -242,7 +242,10 @@ class AppendOnlyError(Exception):
 class TimelineEvent(models.Model):
     """The case's audit trail. Rows are only ever added."""
 
-    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="timeline")
+    # Indexed with id below (the chain's order), not on its own.
+    case = models.ForeignKey(
+        Case, on_delete=models.CASCADE, related_name="timeline", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=TimelineKind)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -260,6 +263,12 @@ class TimelineEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # A chain's last row is one probe of this index, however long the timeline of
+            # every case together grows; a case_id index alone left PostgreSQL walking the
+            # primary key backwards past every other case's rows for a case with none yet.
+            models.Index(fields=["case", "id"], name="incidents_timeline_chain"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
@@ -291,7 +300,10 @@ class AccessAction(models.TextChoices):
 class AccessLogEntry(models.Model):
     """Every look at a case: who, what, when, from where. Rows are only ever added."""
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="access_log")
+    # Indexed with id below (the chain's order), not on its own.
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, related_name="access_log", db_index=False
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=32, choices=AccessAction)
     basis = models.CharField(max_length=32)
@@ -305,6 +317,10 @@ class AccessLogEntry(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [
+            # A chain's last row: one probe, as for the timeline.
+            models.Index(fields=["case", "id"], name="incidents_access_chain"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.action} {self.case_id}"

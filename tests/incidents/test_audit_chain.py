@@ -328,3 +328,48 @@ def test_an_export_of_very_many_cases_is_logged_in_rounds_under_one_lock(
     access.log_many(user=people["dpo"], cases=cases, action="export", basis="dpo", request=None)
     assert AccessLogEntry.objects.count() == 10 + 2 + 10
     assert verify().startswith("OK:")
+
+
+def _plan(sql: str, params) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_a_chains_last_row_is_one_index_probe(busy_case, make_case, people):
+    """A writer finds its chain's last row through the (case, id) index, not by walking the
+    primary key backwards past every other case's rows, which is what PostgreSQL chose with
+    a case index alone: for a case with no rows yet, the whole table, under the chain lock."""
+    new_case, other = make_case("crime"), make_case("crime")
+    with connection.cursor() as cursor:
+        # Other cases' rows, as after a few months' work (the test's transaction drops them).
+        cursor.execute(
+            "INSERT INTO incidents_timelineevent (case_id, kind, at, data, prev_hash, hash) "
+            "SELECT %s, 'note', now(), '{}', 'x', 'x' FROM generate_series(1, 5000)",
+            [other.id],
+        )
+        cursor.execute(
+            "INSERT INTO incidents_accesslogentry "
+            "(case_id, user_id, action, basis, path, at, prev_hash, hash) "
+            "SELECT %s, %s, 'view', 'owner', '', now(), 'x', 'x' FROM generate_series(1, 5000)",
+            [other.id, people["manager"].id],
+        )
+        cursor.execute("ANALYZE incidents_timelineevent")
+        cursor.execute("ANALYZE incidents_accesslogentry")
+    for case in (busy_case, new_case):
+        many = (
+            TimelineEvent.objects.filter(case_id=case.id)
+            .order_by("-id")
+            .values_list("hash", flat=True)[:1]
+            .explain()
+        )
+        one = _plan(audit.TIMELINE_HEAD, [case.id])
+        access_log = (
+            AccessLogEntry.objects.filter(case_id=case.id)
+            .order_by("-id")
+            .values_list("hash", flat=True)[:1]
+            .explain()
+        )
+        assert "incidents_timeline_chain" in many, many
+        assert "incidents_timeline_chain" in one, one
+        assert "incidents_access_chain" in access_log, access_log
