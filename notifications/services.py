@@ -571,15 +571,19 @@ def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
 
 # The claim of send_notification_attempt for the one case that needs no check but "still
 # pending": the first try of an important page's first step by SMS or call. The status change
-# is written by the same statement, so the claim is whole or absent.
+# is written by the same statement, so the claim is whole or absent. The page is read by its
+# primary key in a scalar subquery, which PostgreSQL cannot turn into a join: as a join it
+# chose to scan every page ever sent, once per claim.
 CLAIM_FIRST_TRY = """
 WITH claimed AS (
     UPDATE notifications_notificationattempt AS a
     SET status = %(sending)s, tries = 1, updated_at = %(now)s
-    FROM notifications_pagerequest AS p
     WHERE a.id = %(id)s AND a.status = %(pending)s AND a.tries = 0 AND a.step = 0
-        AND a.channel IN (%(sms)s, %(call)s) AND a.page_id = p.id
-        AND p.step = 0 AND p.importance = %(important)s
+        AND a.channel IN (%(sms)s, %(call)s)
+        AND (
+            SELECT p.step = 0 AND p.importance = %(important)s
+            FROM notifications_pagerequest AS p WHERE p.id = a.page_id
+        )
     RETURNING a.id, a.recipient_id, a.channel, a."to", a.body, a.topic, a.page_id
 ), noted AS (
     INSERT INTO notifications_statuschange (attempt_id, status, error_code, detail, at)
@@ -611,6 +615,18 @@ SELECT error_code, EXISTS (
 """
 
 
+def _claim_parameters(attempt_id: int, now) -> dict:
+    return {
+        "id": attempt_id,
+        "now": now,
+        "sending": AttemptStatus.SENDING.value,
+        "pending": AttemptStatus.PENDING.value,
+        "sms": Channel.SMS.value,
+        "call": Channel.CALL.value,
+        "important": Importance.IMPORTANT.value,
+    }
+
+
 def _claim_first_try(attempt_id: int) -> NotificationAttempt | None:
     """Claim a pending first try of an important page's first step (see CLAIM_FIRST_TRY), or
     None: not such an attempt, no longer pending, or not PostgreSQL."""
@@ -618,18 +634,7 @@ def _claim_first_try(attempt_id: int) -> NotificationAttempt | None:
         return None
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(
-            CLAIM_FIRST_TRY,
-            {
-                "id": attempt_id,
-                "now": now,
-                "sending": AttemptStatus.SENDING.value,
-                "pending": AttemptStatus.PENDING.value,
-                "sms": Channel.SMS.value,
-                "call": Channel.CALL.value,
-                "important": Importance.IMPORTANT.value,
-            },
-        )
+        cursor.execute(CLAIM_FIRST_TRY, _claim_parameters(attempt_id, now))
         row = cursor.fetchone()
     if row is None:
         return None

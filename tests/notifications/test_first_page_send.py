@@ -5,7 +5,7 @@ goes the general way, and nothing is sent twice."""
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications import services
@@ -171,3 +171,26 @@ def test_new_attempts_get_their_ids_in_order_and_a_first_status_each(people):
     assert list(history) == [(s.id, "pending") for s in stored]
     made[0].save(update_fields=["error_message"])  # an instance that saves as the stored row
     assert NotificationAttempt.objects.count() == 4
+
+
+def test_the_claim_reads_its_page_by_primary_key_however_many_pages_there_are(people):
+    """As a join, PostgreSQL could plan the claim as a scan of every page ever sent (it did,
+    on tables too new to have statistics): a first page's cost grew with the history of
+    paging. A scalar subquery is never made a join: one probe of the page's primary key."""
+    attempt_id = committed_page(people["manager"])[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO notifications_pagerequest (recipient_id, topic, importance, "
+            "reference, urgency, title, plan, step, created_at, acknowledged_via) "
+            "SELECT %s, 'old', 'important', '', '', '', '[]', 0, now(), '' "
+            "FROM generate_series(1, 5000)",
+            [people["manager"].id],
+        )
+        cursor.execute(
+            "EXPLAIN " + services.CLAIM_FIRST_TRY,
+            services._claim_parameters(attempt_id, timezone.now()),
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "SubPlan" in plan, plan
+    assert "Join" not in plan and "Nested Loop" not in plan, plan
+    assert "Seq Scan on notifications_pagerequest" not in plan, plan
