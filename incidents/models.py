@@ -408,6 +408,20 @@ class CaseClock(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["case", "kind"], name="case_clock_once_per_kind"),
         ]
+        # The clocks still running, for the minutely sweep and the overdue lists: without
+        # these each sweep read every clock of every case ever reported.
+        indexes = [
+            models.Index(
+                fields=["warn_at"],
+                condition=models.Q(met_at__isnull=True, warned_at__isnull=True),
+                name="incidents_clock_warn_running",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(met_at__isnull=True),
+                name="incidents_clock_due_running",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.case_id}"

@@ -955,15 +955,19 @@ def _tell(people: list[User], *, clock: CaseClock, ran_out: bool) -> None:
             )
 
 
+def due_clocks(now):
+    """Running clocks owing a warning or an escalation at `now`."""
+    return CaseClock.objects.filter(met_at__isnull=True).filter(
+        Q(warned_at__isnull=True, warn_at__lte=now) | Q(breached_at__isnull=True, due_at__lte=now)
+    )
+
+
 def sweep_clocks(*, now=None) -> dict:
     """Warn before a clock runs out, escalate when it has. Each clock is handled under its row
     lock and marked, so a second sweep (or two beats at once) does nothing again."""
     now = now or timezone.now()
     done = {"warned": 0, "breached": 0}
-    due = CaseClock.objects.filter(met_at__isnull=True).filter(
-        Q(warned_at__isnull=True, warn_at__lte=now) | Q(breached_at__isnull=True, due_at__lte=now)
-    )
-    for clock_id in list(due.values_list("id", flat=True)):
+    for clock_id in list(due_clocks(now).values_list("id", flat=True)):
         with transaction.atomic():
             clock = (
                 CaseClock.objects.select_for_update(of=("self",))

@@ -237,3 +237,16 @@ class TestSweep:
         listed = client.get("/cases/?list=overdue").content.decode()
         assert case.reference not in listed
         assert timezone.now() < referral.due_at
+
+
+def test_the_sweep_reads_running_clocks_only(make_case):
+    """Each sweep finds its clocks through the partial indexes of running clocks, not by
+    reading every clock of every case ever reported (met clocks are most of them)."""
+    from django.db import connection
+
+    make_case("crime")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = services.due_clocks(timezone.now()).values_list("id", flat=True).explain()
+    assert "Seq Scan" not in plan, plan
+    assert "incidents_clock_due_running" in plan or "incidents_clock_warn_running" in plan, plan
