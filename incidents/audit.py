@@ -193,24 +193,29 @@ def _told(dedupe_key: str) -> bool:
 
 
 def append_timeline_events(
-    *, case: Case, events: list[dict], savepoint: bool = True
+    *, case: Case, events: list[dict], new_case: bool = False
 ) -> list[TimelineEvent]:
     """Several rows on the end of one case's chain, in the order given, in one insert: the
     chain is locked and its last hash read once, whatever the number of rows. Each of
     `events` holds kind, actor_id, at, data and optionally dedupe_key.
 
-    `savepoint=False` is for a caller already in a transaction that rolls back whole on any
-    error (a new case's first entries): it spares the savepoint's two round trips."""
+    `new_case=True` is for the first entries of a case inserted by the caller's transaction,
+    which rolls back whole on any error: until it commits no other writer can see the case,
+    so its chain is empty and nobody else's to take. The rows start at GENESIS, without the
+    lock, the read of the head or a savepoint."""
     if not events:
         return []
-    with transaction.atomic(savepoint=savepoint):
-        _lock_chains(TIMELINE_CHAIN, [case.id])
-        prev = (
-            TimelineEvent.objects.filter(case_id=case.id)
-            .order_by("-id")
-            .values_list("hash", flat=True)
-            .first()
-        ) or GENESIS
+    with transaction.atomic(savepoint=not new_case):
+        if new_case:
+            prev = GENESIS
+        else:
+            _lock_chains(TIMELINE_CHAIN, [case.id])
+            prev = (
+                TimelineEvent.objects.filter(case_id=case.id)
+                .order_by("-id")
+                .values_list("hash", flat=True)
+                .first()
+            ) or GENESIS
         rows = []
         for spec in events:
             event = _linked(

@@ -194,7 +194,7 @@ def _open_case(
                 }
             )
         # The new case's first entries, in one insert; the transaction is all or nothing.
-        audit.append_timeline_events(case=case, events=events, savepoint=False)
+        audit.append_timeline_events(case=case, events=events, new_case=True)
     return case
 
 
