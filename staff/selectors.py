@@ -3,12 +3,15 @@ overdue, and who a manager oversees. Query counts are fixed (see tests/staff).""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .models import (
+    ApiToken,
     Engagement,
     GuidanceAcknowledgement,
     GuidanceDocument,
@@ -22,6 +25,51 @@ from .models import (
 )
 
 OVERDUE = "overdue"
+
+
+@cache
+def _token_lookup() -> tuple[str, list, list]:
+    """The token-and-owner query, its token fields and its person's fields, in column order."""
+    token_fields = list(ApiToken._meta.concrete_fields)
+    user_fields = list(User._meta.concrete_fields)
+    quote = connection.ops.quote_name
+    columns = [f"t.{quote(f.column)}" for f in token_fields]
+    columns += [f"u.{quote(f.column)}" for f in user_fields]
+    # Names from the models' own metadata only; the key hash is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(ApiToken._meta.db_table)} AS t "  # noqa: S608
+        f"JOIN {quote(User._meta.db_table)} AS u ON u.{quote('id')} = t.{quote('user_id')} "
+        f"WHERE t.{quote('key_hash')} = %s"
+    )
+    return sql, token_fields, user_fields
+
+
+def _loaded(model, fields: list, values) -> object:
+    """An instance of `model` from its row, each value through the converters the ORM would
+    apply (dates on SQLite, phone numbers, and so on)."""
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(column) + field.get_db_converters(
+            connection
+        ):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def token_by_key_hash(key_hash: str) -> ApiToken | None:
+    """The API token with this key hash, its owner loaded with it, in one plain query: the
+    ORM's building of the same join was over half of the lookup's time, on every API call."""
+    sql, token_fields, user_fields = _token_lookup()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    token = _loaded(ApiToken, token_fields, row[: len(token_fields)])
+    token.user = _loaded(User, user_fields, row[len(token_fields) :])
+    return token
 
 
 def oversees_everyone(user) -> bool:

@@ -324,7 +324,7 @@ def use_api_token(key: str) -> ApiToken | None:
     """The token with this key, if it is live (not revoked, not expired, its owner active),
     with its "last used" time brought up to date; None otherwise."""
     now = timezone.now()
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_api_key(key)).first()
+    token = selectors.token_by_key_hash(hash_api_key(key))
     if (
         token is None
         or token.revoked_at is not None

@@ -37,6 +37,21 @@ assert record_event(case_id=case.id + 1000, kind="page_sent") is None
 checked, broken = audit.verify_chains()
 assert broken == [] and checked >= 5, (checked, broken)
 print("embedded default: urgent path OK")
+
+# API sign-in by token: the plain lookup converts SQLite's values as the ORM does.
+from staff.models import ApiToken
+from staff.selectors import token_by_key_hash
+from staff.services import hash_api_key, issue_api_token, use_api_token
+
+manager = User.objects.filter(role="manager").exclude(phone="").first()
+token, key = issue_api_token(user=manager, name="phone")
+found = token_by_key_hash(hash_api_key(key))
+expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+for model, a, b in ((ApiToken, found, expected), (User, found.user, expected.user)):
+    for field in model._meta.concrete_fields:
+        assert getattr(a, field.attname) == getattr(b, field.attname), field
+assert use_api_token(key).user == manager
+print("embedded default: token lookup OK")
 """
 
 
@@ -61,5 +76,6 @@ def test_the_urgent_path_and_the_audit_chain_work_on_the_embedded_default(tmp_pa
 
     manage("migrate", "--verbosity", "0")
     manage("seed_demo")
-    assert "urgent path OK" in manage("shell", "--command", URGENT_PATH)
+    out = manage("shell", "--command", URGENT_PATH)
+    assert "urgent path OK" in out and "token lookup OK" in out
     assert (tmp_path / "concernline.sqlite3").exists()

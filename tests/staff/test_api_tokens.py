@@ -104,3 +104,27 @@ class TestExpiryAndRevocation:
         assert token.last_used_at <= timezone.now()
         with django_assert_num_queries(2):  # the token and the list; no "last used" write
             assert client.get(LIST_URL).status_code == 200
+
+
+class TestLookup:
+    def test_the_token_and_its_owner_load_as_the_orm_loads_them(self, people):
+        """The plain query behind every API call gives the very instances the ORM would, each
+        field through its converters (the phone number, the dates), and nothing for a key
+        nobody holds."""
+        from staff import selectors
+        from staff.services import hash_api_key
+
+        person = people["manager"]
+        assert person.phone  # a converted field is compared, not only plain ones
+        token, key = issue_api_token(user=person, name="phone")
+        found = selectors.token_by_key_hash(hash_api_key(key))
+        expected = ApiToken.objects.select_related("user").get(pk=token.pk)
+        for field in ApiToken._meta.concrete_fields:
+            assert getattr(found, field.attname) == getattr(expected, field.attname), field
+        for field in type(person)._meta.concrete_fields:
+            assert getattr(found.user, field.attname) == getattr(expected.user, field.attname), (
+                field
+            )
+        assert type(found.user.phone) is type(expected.user.phone)
+        assert not found._state.adding and not found.user._state.adding
+        assert selectors.token_by_key_hash(hash_api_key(key + "x")) is None
