@@ -205,6 +205,8 @@ def append_timeline_events(
     lock, the read of the head or a savepoint."""
     if not events:
         return []
+    if new_case and not connection.in_atomic_block:
+        raise RuntimeError("A new case's first entries go in the transaction that inserts it.")
     with transaction.atomic(savepoint=not new_case):
         if new_case:
             prev = GENESIS
