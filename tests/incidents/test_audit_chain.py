@@ -373,3 +373,15 @@ def test_a_chains_last_row_is_one_index_probe(busy_case, make_case, people):
         assert "incidents_timeline_chain" in many, many
         assert "incidents_timeline_chain" in one, one
         assert "incidents_access_chain" in access_log, access_log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_cases_entries_are_refused_outside_the_transaction_that_inserts_it(make_case):
+    """Skipping the chain's lock is safe only while the case is uncommitted."""
+    from django.utils import timezone
+
+    case = make_case("crime")
+    event = {"kind": TimelineKind.NOTE_ADDED, "actor_id": None, "at": timezone.now(), "data": {}}
+    with pytest.raises(RuntimeError):
+        audit.append_timeline_events(case=case, events=[event], new_case=True)
+    assert not case.timeline.filter(kind=TimelineKind.NOTE_ADDED).exists()
