@@ -27,6 +27,26 @@ def waiting_for_a_lock(locktype: str | None = None) -> bool:
         return cursor.fetchone()[0] > 0
 
 
+def in_thread(work, errors: list, *, then=None) -> threading.Thread:
+    """Start `work` on a thread of its own (its own database connection, as another process
+    would have); an exception is kept in `errors` for the test to report, and `then` runs
+    whatever happened."""
+
+    def run():
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+        finally:
+            if then is not None:
+                then()
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def until(condition, what: str) -> None:
     deadline = time.monotonic() + 20
     while not condition():
@@ -66,30 +86,14 @@ def test_the_same_page_news_from_two_processes_at_once_is_recorded_once(people, 
     errors = []
 
     def callback_request():
-        try:
-            with transaction.atomic():
-                page_status_changed.send(**news)
-                recorded.set()
-                release.wait(timeout=20)  # holds the chain lock, its row not yet committed
-        except Exception as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-        finally:
-            recorded.set()
-            connections.close_all()
-
-    def send_task():
-        try:
+        with transaction.atomic():
             page_status_changed.send(**news)
-        except Exception as exc:  # noqa: BLE001 (reported below)
-            errors.append(exc)
-        finally:
-            connections.close_all()
+            recorded.set()
+            release.wait(timeout=20)  # holds the chain lock, its row not yet committed
 
-    first = threading.Thread(target=callback_request)
-    first.start()
+    first = in_thread(callback_request, errors, then=recorded.set)
     assert recorded.wait(timeout=20)
-    second = threading.Thread(target=send_task)
-    second.start()
+    second = in_thread(lambda: page_status_changed.send(**news), errors)  # the send task
     until(lambda: waiting_for_a_lock("advisory"), "the second writer never reached the chain lock")
     release.set()
     first.join(timeout=20)
@@ -182,23 +186,11 @@ def test_taking_a_case_into_review_while_its_step_runs_does_not_deadlock(people,
 
     monkeypatch.setattr(oncall_services, "_resolve", slow_resolve)
     errors = []
-
-    def in_thread(work):
-        def run():
-            try:
-                work()
-            except Exception as exc:  # noqa: BLE001 (reported below)
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
-
-    step = in_thread(lambda: run_alert_step(alert_id=alert.id, token=str(alert.active_token)))
+    step = in_thread(
+        lambda: run_alert_step(alert_id=alert.id, token=str(alert.active_token)), errors
+    )
     assert in_step.wait(timeout=20)
-    review = in_thread(lambda: services.start_review(case=case, actor=people["manager"]))
+    review = in_thread(lambda: services.start_review(case=case, actor=people["manager"]), errors)
     until(waiting_for_a_lock, "taking the case into review never waited")
     go_on.set()
     step.join(timeout=30)
