@@ -6,4 +6,5 @@ COPY . .
 RUN pip install --no-cache-dir . && mkdir -p var \
  && DEBUG=1 python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# gunicorn.conf.py: one process of 16 threads on 0.0.0.0:8000 (WEB_CONCURRENCY, WEB_THREADS).
+CMD ["gunicorn", "config.wsgi:application"]

@@ -337,20 +337,17 @@ def main() -> int:
                     "-m",
                     "gunicorn",
                     "config.wsgi:application",
-                    "-b",
-                    f"127.0.0.1:{web_port}",
-                    "-w",
-                    str(args.web_workers),
-                    *(
-                        ["-k", "gthread", "--threads", str(args.web_threads), "--keep-alive", "5"]
-                        if args.web_threads > 1
-                        else []
-                    ),
                     "--log-level",
                     "warning",
                 ],
                 cwd=ROOT,
-                env=env,
+                # The production settings (gunicorn.conf.py), with the sizes asked for.
+                env={
+                    **env,
+                    "WEB_BIND": f"127.0.0.1:{web_port}",
+                    "WEB_CONCURRENCY": str(args.web_workers),
+                    "WEB_THREADS": str(args.web_threads),
+                },
             )
         )
         processes.append(
@@ -365,6 +362,11 @@ def main() -> int:
                     "-B",
                     "-Q",
                     "paging,default",
+                    # As docker-compose.yml runs it.
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    "16",
                     "--loglevel",
                     "WARNING",
                     "-s",
