@@ -1005,7 +1005,8 @@ def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, b
     existing = InboundMessage.objects.filter(provider_sid=provider_sid).first()
     if existing is not None:
         return existing.reply
-    sender = User.objects.filter(phone=from_number, is_active=True).first()
+    # Usually one person; more when a team shares an on-call handset.
+    senders = list(User.objects.filter(phone=from_number, is_active=True).order_by("pk"))
     window = timezone.now() - timedelta(seconds=settings.PAGING_INBOUND_WINDOW_SECONDS)
     recent = InboundMessage.objects.filter(from_number=from_number, received_at__gte=window)
     flooding = recent.count() >= settings.PAGING_INBOUND_LIMIT
@@ -1016,46 +1017,67 @@ def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, b
                 from_number=from_number[:32],
                 to_number=to_number[:32],
                 body=body[:1600],
-                sender=sender,
+                sender=senders[0] if len(senders) == 1 else None,
             )
             if flooding:
                 logger.warning("inbound SMS: too many from one number; not answering")
                 reply = ""
             else:
-                reply = _answer(sender=sender, body=body)
+                reply, sender = _answer(senders=senders, body=body)
+                message.sender = sender
             message.reply = reply[: InboundMessage.REPLY_MAX_LENGTH]
-            message.save(update_fields=["reply"])
+            message.save(update_fields=["reply", "sender"])
     except IntegrityError:
         # The same SID arrived twice at once; the other request answers it.
         return InboundMessage.objects.get(provider_sid=provider_sid).reply
     return message.reply
 
 
-def _answer(*, sender, body: str) -> str:
-    if sender is None:
+def _answer(*, senders: list, body: str) -> tuple[str, User | None]:
+    """The reply to an SMS from the phone of `senders`, and which of them it was from (None
+    when that cannot be told)."""
+    if not senders:
         logger.info("inbound SMS from an unknown number")
-        return "Concernline: this number is not registered. / Nid yw'r rhif hwn wedi'i gofrestru."
+        reply = "Concernline: this number is not registered. / Nid yw'r rhif hwn wedi'i gofrestru."
+        return reply, None
     words = body.strip().upper().split()
     first = words[0] if words else ""
     rest = " ".join(words[1:])
-    with translation.override(sender.language):
+    sender = senders[0] if len(senders) == 1 else None
+    with translation.override(senders[0].language):
         if first in HELP_WORDS and not rest:
             return _(
                 "Concernline: reply with the code in the page (e.g. 12A to acknowledge, "
                 "12E to escalate), or ACK when one page is open. STOP ends SMS pages."
-            )
+            ), sender
         if first in STOP_WORDS and not rest:
-            _set_sms_opt_out(sender.id, opted_out=True)
+            # The provider blocks the phone itself, whoever it belongs to.
+            for person in senders:
+                _set_sms_opt_out(person.id, opted_out=True)
             return _(
                 "Concernline: no more SMS pages; you will be paged by call and email. "
                 "Reply START to have them again."
-            )
+            ), sender
         if first in START_WORDS and not rest:
-            _set_sms_opt_out(sender.id, opted_out=False)
-            return _("Concernline: SMS pages are on again.")
+            for person in senders:
+                _set_sms_opt_out(person.id, opted_out=False)
+            return _("Concernline: SMS pages are on again."), sender
         code = CODE_PATTERN.match("".join(words))
         if code is not None:
-            return _answer_code(sender, code.group(1), code.group(2))
+            return _answer_code(senders, code.group(1), code.group(2))
+        if sender is None:
+            # A shared phone: only a page's own code says who is answering.
+            logger.info("inbound SMS: a command without a code from a shared phone")
+            return _(
+                "Concernline: this phone is shared. Reply with the code from the page "
+                "(e.g. 12A to acknowledge, 12E to escalate)."
+            ), None
+        return _answer_command(sender, words), sender
+
+
+def _answer_command(sender, words: list[str]) -> str:
+    first, rest = words[0] if words else "", " ".join(words[1:])
+    with translation.override(sender.language):
         if first in ESCALATE_WORDS and len(words) <= 2:
             answer = _dispatch_command(
                 user=sender, command="escalate", topic="", channel=Channel.SMS, argument=rest
@@ -1072,18 +1094,30 @@ def _answer(*, sender, body: str) -> str:
         return _("Concernline did not understand. Reply the code from the page, or HELP.")
 
 
-def _answer_code(sender, code: str, letter: str) -> str:
-    page = PageRequest.objects.filter(pk=int(code), recipient=sender).first()
+def _answer_code(senders: list, code: str, letter: str) -> tuple[str, User | None]:
+    """A reply code names its page, and so which of the phone's people is answering."""
+    page = (
+        PageRequest.objects.select_related("recipient")
+        .filter(pk=int(code), recipient__in=senders)
+        .first()
+    )
     if page is None:
-        logger.info("inbound SMS: reply code not sent to this person")
-        return _("Concernline: code %(code)s is not one of your pages.") % {"code": code}
-    command = "ack" if letter == "A" else "escalate"
-    answer = _dispatch_command(user=sender, command=command, topic=page.topic, channel=Channel.SMS)
-    if answer:
-        return answer
-    if command == "ack":
-        return _("Concernline: you have acknowledged case %(ref)s.") % {"ref": page.reference}
-    return _("Concernline: case %(ref)s is passed to the next person.") % {"ref": page.reference}
+        logger.info("inbound SMS: reply code not sent to this phone")
+        return _("Concernline: code %(code)s is not one of your pages.") % {"code": code}, (
+            senders[0] if len(senders) == 1 else None
+        )
+    sender = page.recipient
+    with translation.override(sender.language):
+        command = "ack" if letter == "A" else "escalate"
+        answer = _dispatch_command(
+            user=sender, command=command, topic=page.topic, channel=Channel.SMS
+        )
+        if answer:
+            return answer, sender
+        values = {"ref": page.reference}
+        if command == "ack":
+            return _("Concernline: you have acknowledged case %(ref)s.") % values, sender
+        return _("Concernline: case %(ref)s is passed to the next person.") % values, sender
 
 
 def _set_sms_opt_out(user_id: int, *, opted_out: bool) -> None:

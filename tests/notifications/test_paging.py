@@ -549,6 +549,43 @@ class TestInboundCommands:
         self.sms(on)
         assert not ContactPreferences.objects.get(user=people["manager"]).sms_opted_out
 
+    def test_a_code_from_a_shared_phone_answers_as_the_person_paged(
+        self, people, outbox, calls, commands, django_capture_on_commit_callbacks
+    ):
+        """A team's on-call handset: the code names the page, so the person paged answers,
+        not whoever else has the number (here someone listed before them)."""
+        shared = str(people["manager"].phone)
+        people["hr"].phone = shared
+        people["hr"].save()
+        request = page(people["manager"], django_capture_on_commit_callbacks)
+
+        reply = self.sms(f"{request.code}A", phone=shared)
+
+        assert "acknowledged case C-2026-0007" in reply
+        assert [(c["user"], c["command"], c["topic"]) for c in commands] == [
+            (people["manager"], "ack", "test.page:1")
+        ]
+        assert InboundMessage.objects.get().sender == people["manager"]
+
+    def test_a_command_without_a_code_from_a_shared_phone_asks_for_the_code(self, people, commands):
+        people["worker"].phone = people["manager"].phone
+        people["worker"].save()
+        for body in ("ACK", "ESCALATE C-2026-0007"):
+            reply = self.sms(body)
+            assert "shared" in reply and "code from the page" in reply and len(reply) <= 160
+        assert commands == []
+        assert {m.sender for m in InboundMessage.objects.all()} == {None}
+
+    def test_stop_from_a_shared_phone_stops_sms_for_everyone_on_it(self, people, commands):
+        """The provider blocks the phone itself, so nobody on it can be sent SMS pages."""
+        people["worker"].phone = people["manager"].phone
+        people["worker"].save()
+        self.sms("STOP")
+        assert ContactPreferences.objects.get(user=people["manager"]).sms_opted_out
+        assert ContactPreferences.objects.get(user=people["worker"]).sms_opted_out
+        self.sms("START")
+        assert not ContactPreferences.objects.get(user=people["worker"]).sms_opted_out
+
     def test_unknown_sender_gets_a_short_answer_and_is_logged(self, db, commands, caplog):
         reply = self.sms("ACK", phone="+447700900999")
         assert "not registered" in reply and len(reply) <= 160
