@@ -1001,7 +1001,8 @@ START_WORDS = ("START", "UNSTOP", "YES", "DECHRAU", "AILDDECHRAU")
 def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, body: str) -> str:
     """Answer an SMS sent to our number. Acts once per provider SID: a webhook retried by the
     provider gets the answer it got the first time. A number that keeps texting (an
-    auto-responder answering our answers) gets no more answers past the limit."""
+    auto-responder answering our answers) gets no more answers past the limit, though its
+    commands are still carried out."""
     existing = InboundMessage.objects.filter(provider_sid=provider_sid).first()
     if existing is not None:
         return existing.reply
@@ -1019,12 +1020,12 @@ def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, b
                 body=body[:1600],
                 sender=senders[0] if len(senders) == 1 else None,
             )
+            # Past the limit nothing is answered, which ends a loop with an auto-responder;
+            # what the texts ask for (an acknowledgement among them) is still done.
+            reply, message.sender = _answer(senders=senders, body=body)
             if flooding:
                 logger.warning("inbound SMS: too many from one number; not answering")
                 reply = ""
-            else:
-                reply, sender = _answer(senders=senders, body=body)
-                message.sender = sender
             message.reply = reply[: InboundMessage.REPLY_MAX_LENGTH]
             message.save(update_fields=["reply", "sender"])
     except IntegrityError:

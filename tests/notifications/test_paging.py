@@ -602,6 +602,19 @@ class TestInboundCommands:
         assert all(replies[:3]) and replies[3:] == ["", ""]
         assert InboundMessage.objects.count() == 5
 
+    def test_an_acknowledgement_past_the_limit_still_counts_unanswered(
+        self, people, settings, outbox, calls, commands, django_capture_on_commit_callbacks
+    ):
+        """A busy night's texts (or an auto-responder's) use up the limit; a manager's reply
+        code after that still acknowledges: only the answer is held back."""
+        settings.PAGING_INBOUND_LIMIT = 3
+        request = page(people["manager"], django_capture_on_commit_callbacks)
+        for _ in range(3):
+            self.sms("HELP")
+        assert self.sms(f"{request.code}A") == ""
+        assert [(c["command"], c["topic"]) for c in commands] == [("ack", "test.page:1")]
+        assert InboundMessage.objects.latest("id").sender == people["manager"]
+
     def test_an_over_long_answer_is_capped_not_a_crash(self, people, commands):
         commands.answer = "x" * 2000
         reply = self.sms("ACK")
