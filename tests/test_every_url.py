@@ -5,10 +5,15 @@ refusal ever carries case content."""
 import secrets
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from incidents.models import ReportKind
-from incidents.services import submit_report
+from incidents.models import Attachment, ReportKind
+from incidents.retention import place_legal_hold
+from incidents.retention_models import LegalHold
+from incidents.services import acknowledge_case, add_attachment, submit_report
+from staff.models import ApiToken, GuidanceDocument, GuidanceQuestion
+from staff.services import issue_api_token
 
 NARRATIVE = "Unique narrative words 7f3a9 that must never leak."
 
@@ -103,13 +108,17 @@ def every_url():
     return list(walk(get_resolver().url_patterns))
 
 
-def concrete(route: str, reference: str) -> str:
+def concrete(route: str, case) -> str:
+    """The route filled in: the case's reference, and ids of real things (the case's
+    attachment and legal hold, its reporter, their question and API token, the rota), so a
+    refusal is a refusal, not a 404 for something that does not exist."""
     path = "/" + route
-    path = path.replace("<str:reference>", reference)
+    path = path.replace("<str:reference>", case.reference)
     path = path.replace("<str:secret>", secrets.token_urlsafe(16))
     path = path.replace("<uidb64>", "MQ").replace("<token>", "set-password")
-    for name in ("user_id", "question_id", "token_id", "attachment_id", "rota_id", "hold_id"):
-        path = path.replace(f"<int:{name}>", "1")
+    for name, value in case.url_ids.items():
+        path = path.replace(f"<int:{name}>", str(value))
+    assert "<" not in path, f"give {route} a real id in the case fixture"
     return path
 
 
@@ -122,13 +131,40 @@ def test_every_url_is_classified():
 
 @pytest.fixture
 def case(people, rota, django_capture_on_commit_callbacks):
+    """An urgent case the on-call manager owns, with an attachment and a legal hold; the
+    reporter has a question for their line manager and an API token."""
+    worker, manager = people["worker"], people["manager"]
+    worker.line_manager = manager
+    worker.save()
     with django_capture_on_commit_callbacks(execute=True):
-        return submit_report(
-            reporter=people["worker"],
+        case = submit_report(
+            reporter=worker,
             kind=ReportKind.URGENT_DISCLOSURE,
             narrative=NARRATIVE,
             grounds=["crime"],
         )
+    with django_capture_on_commit_callbacks(execute=True):
+        acknowledge_case(case=case, actor=manager)
+    attachment = add_attachment(
+        case=case, actor=manager, upload=SimpleUploadedFile("note.txt", NARRATIVE.encode())
+    )
+    hold = place_legal_hold(case=case, actor=people["dpo"], reason="Tribunal claim ET/0001")
+    token, _key = issue_api_token(user=worker, name="phone")
+    document = GuidanceDocument.objects.create(
+        audience="employee", version=1, title="Guidance", body="Read me."
+    )
+    question = GuidanceQuestion.objects.create(
+        document=document, asked_by=worker, manager=manager, question="May I?"
+    )
+    case.url_ids = {
+        "attachment_id": attachment.id,
+        "hold_id": hold.id,
+        "token_id": token.id,
+        "user_id": worker.id,
+        "question_id": question.id,
+        "rota_id": rota.id,
+    }
+    return case
 
 
 REFUSED_ANONYMOUS = {302, 401, 403, 404, 405}
@@ -146,7 +182,7 @@ def body_of(response) -> str:
 def test_anonymous_callers_are_refused_everywhere_but_public_pages(client, case):
     for route, name in every_url():
         kind = CLASSES[name]
-        url = concrete(route, case.reference)
+        url = concrete(route, case)
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             if name != "health":  # 503 is how it reports a stopped sweeper (none runs here)
@@ -171,7 +207,7 @@ def test_uninvolved_people_never_reach_the_case(client, people, case, who):
     for route, name in every_url():
         if CLASSES[name] not in ("case", "reporter"):
             continue
-        url = concrete(route, case.reference)
+        url = concrete(route, case)
         for method in ("get", "post"):
             response = getattr(client, method)(url)
             assert response.status_code in REFUSED_SIGNED_IN, (
@@ -189,7 +225,7 @@ def test_manager_pages_refuse_other_roles(client, people, case, who):
     for route, name in every_url():
         if CLASSES[name] != "manager":
             continue
-        url = concrete(route, case.reference)
+        url = concrete(route, case)
         response = client.get(url)
         assert response.status_code in REFUSED_SIGNED_IN, (who, url, response.status_code)
 
@@ -199,7 +235,7 @@ def test_dpo_pages_refuse_other_roles(client, people, case, who):
     client.force_login(people[who])
     for route, name in every_url():
         if CLASSES[name] == "dpo":
-            response = client.get(concrete(route, case.reference))
+            response = client.get(concrete(route, case))
             assert response.status_code in REFUSED_SIGNED_IN, (who, route)
 
 
@@ -208,7 +244,7 @@ def test_oversight_pages_refuse_other_roles(client, people, case, who):
     client.force_login(people[who])
     for route, name in every_url():
         if CLASSES[name] == "oversight":
-            response = client.get(concrete(route, case.reference))
+            response = client.get(concrete(route, case))
             assert response.status_code in REFUSED_SIGNED_IN, (who, route)
 
 
@@ -218,5 +254,32 @@ def test_retention_pages_refuse_other_roles(client, people, case, who):
     for route, name in every_url():
         if CLASSES[name] == "retention":
             for method in ("get", "post"):
-                response = getattr(client, method)(concrete(route, case.reference))
+                response = getattr(client, method)(concrete(route, case))
                 assert response.status_code in REFUSED_SIGNED_IN, (who, method, route)
+    assert LegalHold.objects.get(pk=case.url_ids["hold_id"]).lifted_at is None
+
+
+def test_a_person_s_pages_refuse_managers_of_another_team(client, people, case):
+    """The reporter's training record and their question are for their own line manager (and
+    HR, who look after everyone's), not for a manager of another team."""
+    who = "manager2"
+    client.force_login(people[who])
+    for name in ("staff:person-training", "staff:question-discussed"):
+        [route] = [route for route, n in every_url() if n == name]
+        for method in ("get", "post"):
+            response = getattr(client, method)(concrete(route, case))
+            assert response.status_code in REFUSED_SIGNED_IN, (who, method, route)
+    assert GuidanceQuestion.objects.get(pk=case.url_ids["question_id"]).discussed_at is None
+
+
+def test_refusals_change_nothing(client, people, case):
+    """Every URL posted to by everyone refused above: the reporter's token still works, the
+    attachment and the hold are still there."""
+    for who in ("other_worker", "manager2", "hr"):
+        client.force_login(people[who])
+        for route, name in every_url():
+            if CLASSES[name] in ("case", "reporter", "retention", "dpo"):
+                client.post(concrete(route, case))
+    assert ApiToken.objects.get(pk=case.url_ids["token_id"]).revoked_at is None
+    assert Attachment.objects.filter(pk=case.url_ids["attachment_id"]).exists()
+    assert LegalHold.objects.get(pk=case.url_ids["hold_id"]).lifted_at is None
