@@ -749,7 +749,8 @@ def sweep_notification_attempts(*, now=None) -> int:
     """Re-enqueue pending attempts whose send task was lost (a broker flush, a report saved while
     the broker was down), mark attempts a dead worker left "sending" as unknown (never resent:
     they may have gone), re-drive page steps whose timer task was lost, and ask the provider
-    about attempts stuck at it. Returns how many attempts were re-enqueued."""
+    about attempts stuck at it. One attempt or page that fails is logged and left for the next
+    sweep; the rest of the sweep still runs. Returns how many attempts were re-enqueued."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
     with transaction.atomic():
@@ -757,7 +758,14 @@ def sweep_notification_attempts(*, now=None) -> int:
             status=AttemptStatus.SENDING, updated_at__lt=now - SENDING_STUCK_AFTER
         )
         for attempt in stuck:
-            _move(attempt, AttemptStatus.UNKNOWN, error_message="The sending worker stopped")
+            try:
+                # A savepoint: the row lock taken above outlives a rollback to it.
+                with transaction.atomic():
+                    _move(
+                        attempt, AttemptStatus.UNKNOWN, error_message="The sending worker stopped"
+                    )
+            except Exception:  # noqa: BLE001  (one attempt must not stop the sweep)
+                logger.exception("attempt %s: could not mark it unknown", attempt.id)
         due = list(
             NotificationAttempt.objects.select_for_update(skip_locked=True)
             .filter(status=AttemptStatus.PENDING, next_try_at__lt=now - grace)
@@ -771,7 +779,10 @@ def sweep_notification_attempts(*, now=None) -> int:
             ).values_list("id", "step")
         )
     for page_id, step in overdue_pages:
-        advance_page(page_id=page_id, step=step, now=now)
+        try:
+            advance_page(page_id=page_id, step=step, now=now)
+        except Exception:  # noqa: BLE001  (one page must not hold back the others)
+            logger.exception("page %s: step %s failed; the next sweep tries again", page_id, step)
     poll_stuck_attempts(now=now)
     # Callbacks whose SID never got stored (an attempt of unknown outcome) are kept a day.
     EarlyCallback.objects.filter(received_at__lt=now - EARLY_CALLBACK_KEPT).delete()
@@ -801,13 +812,19 @@ def poll_stuck_attempts(*, now=None) -> int:
             logger.warning("could not poll %s: %s", sid, exc.message)
             continue
         asked += 1
-        if channel == Channel.CALL:
-            record_call_status(
-                call_sid=sid, call_status=found.status, answered_by=found.answered_by
-            )
-        else:
-            record_sms_status(provider_sid=sid, status=found.status, error_code=found.error_code)
-        # Touch it, so an attempt the provider still holds is asked again only after a while.
+        try:
+            if channel == Channel.CALL:
+                record_call_status(
+                    call_sid=sid, call_status=found.status, answered_by=found.answered_by
+                )
+            else:
+                record_sms_status(
+                    provider_sid=sid, status=found.status, error_code=found.error_code
+                )
+        except Exception:  # noqa: BLE001  (one message must not stop the others)
+            logger.exception("could not record the polled status of %s", sid)
+        # Touch it, so an attempt the provider still holds (or whose status could not be
+        # recorded) is asked again only after a while.
         NotificationAttempt.objects.filter(
             provider_sid=sid, status__in=[AttemptStatus.QUEUED, AttemptStatus.SENT]
         ).update(updated_at=now)

@@ -399,7 +399,9 @@ def _review_overdue(alert: Alert, *, now, attempts: list, send_on_commit: bool =
 def sweep_alerts(*, now=None) -> int:
     """Run every alert whose next step (or review reminder) is overdue by more than the grace
     period, whatever happened to its task. Locked rows are skipped: a worker is running them
-    right now. Records the sweeper's heartbeat for the health endpoint."""
+    right now. Each alert runs in a savepoint of its own: one whose step fails is logged, left
+    overdue for the next sweep (and for /health/), and the others still run. Records the
+    sweeper's heartbeat for the health endpoint. Returns how many alerts ran."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS)
     ran = 0
@@ -416,10 +418,18 @@ def sweep_alerts(*, now=None) -> int:
             .order_by("owner_type", "owner_id", "id")
         )
         for alert in overdue:
-            logger.warning(
-                "alert %s: step %s overdue, sweeper runs it", alert.id, alert.current_step
-            )
-            _run_due(alert, now=now)
+            step = alert.current_step
+            logger.warning("alert %s: step %s overdue, sweeper runs it", alert.id, step)
+            try:
+                # The row lock taken above outlives a rollback to this savepoint; the
+                # failed step's writes, news and on-commit tasks do not.
+                with transaction.atomic():
+                    _run_due(alert, now=now)
+            except Exception:  # noqa: BLE001  (one alert must not stop the others)
+                logger.exception(
+                    "alert %s: step %s failed; the next sweep tries again", alert.id, step
+                )
+                continue
             ran += 1
         record_heartbeat(name="sweeper", at=now)
     return ran

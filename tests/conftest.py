@@ -2,6 +2,7 @@
 if either is missing: a green run on SQLite would prove nothing about production."""
 
 import os
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -183,3 +184,26 @@ def api_client_for(user: User):
     _token, key = issue_api_token(user=user, name="test")
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
+
+
+@contextmanager
+def refused(table: str, when: str):
+    """While open, PostgreSQL refuses to insert a row of `table` for which the SQL condition
+    `when` holds (over NEW): a real database error in the middle of a transaction, as a value
+    too long for its column or a full disk would give, with no mock of our own code."""
+    name = f"test_refuse_{table}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW "
+            f"WHEN ({when}) EXECUTE FUNCTION {name}()"
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER {name} ON {table}")
+            cursor.execute(f"DROP FUNCTION {name}()")

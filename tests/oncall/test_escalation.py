@@ -14,7 +14,7 @@ from notifications.providers import outbox as sms_outbox
 from notifications.providers.outbox import OutboxProvider
 from notifications.services import queue_sms, record_sms_status, send_notification_attempt
 from notifications.tasks import advance_page
-from oncall.models import Alert, AlertState, LayerMember, Page, Rota, RotaLayer
+from oncall.models import Alert, AlertState, Heartbeat, LayerMember, Page, Rota, RotaLayer
 from oncall.policies import MAX_STEPS
 from oncall.services import (
     acknowledge_alert,
@@ -25,7 +25,7 @@ from oncall.services import (
 from oncall.signals import page_status_changed
 from oncall.tasks import escalate_alert
 from staff.models import Role
-from tests.conftest import make_person
+from tests.conftest import make_person, refused
 
 OWNER_TYPE = "tests.thing"  # not a case, so incidents' receivers stay out of the way
 REF = "C-2026-0042"
@@ -325,6 +325,35 @@ class TestSweepAlerts:
         assert len(outbox) == 1
         alert.refresh_from_db()
         assert alert.state == AlertState.ACKNOWLEDGED and alert.step_tries == 1
+
+    def test_an_alert_whose_step_fails_holds_back_no_other(
+        self, rota, outbox, caplog, django_capture_on_commit_callbacks
+    ):
+        capture = django_capture_on_commit_callbacks
+        # Swept in owner order: the one that fails comes first.
+        failing = raised_and_paged(rota, capture, reference="C-2026-0001", owner_id=1)
+        other = raised_and_paged(rota, capture, reference="C-2026-0002", owner_id=2)
+        now = max(past_due(failing), past_due(other))
+
+        with refused("oncall_page", f"NEW.alert_id = {failing.id}"), capture(execute=True):
+            assert sweep_alerts(now=now) == 1
+
+        assert f"alert {failing.id}: step 0 failed" in caplog.text
+        assert Heartbeat.objects.get(name="sweeper").at == now
+        other.refresh_from_db()
+        assert other.pages.count() == 2 and other.step_tries == 2
+        # The failed step left nothing behind: no page, no message, the same token and due time.
+        stuck = Alert.objects.get(pk=failing.pk)
+        assert stuck.pages.count() == 1 and len(outbox) == 3
+        assert (stuck.active_token, stuck.next_step_at) == (
+            failing.active_token,
+            failing.next_step_at,
+        )
+
+        # The next sweep runs it.
+        with capture(execute=True):
+            assert sweep_alerts(now=now) == 1
+        assert stuck.pages.count() == 2 and len(outbox) == 4
 
     def test_the_sweep_task_runs_the_sweep(self, rota, outbox, django_capture_on_commit_callbacks):
         from oncall.tasks import sweep_alerts as sweep_task
