@@ -285,9 +285,10 @@ def _enqueue_advance(page_id: int, step: int, *, countdown: float) -> None:
 
 
 def advance_page(*, page_id: int, step: int, now=None) -> bool:
-    """Run the next step of an important page nobody acknowledged in time. `step` is the step
-    the task was scheduled from: a late or duplicate task finds the page moved on, and does
-    nothing. Returns whether a step was started."""
+    """Run the next step of an important page nobody acknowledged in time (or of any page
+    whose next step could not be started when its last one failed: _start_next_step). `step`
+    is the step the task was scheduled from: a late or duplicate task finds the page moved on,
+    and does nothing. Returns whether a step was started."""
     now = now or timezone.now()
     with transaction.atomic():
         page = PageRequest.objects.select_for_update().filter(pk=page_id).first()
@@ -320,9 +321,7 @@ def _after_attempt_failed(attempt: NotificationAttempt) -> None:
     if not step_statuses <= FAILED_STATUSES:
         return
     if page.step + 1 < len(page.plan):
-        page.step += 1
-        page.save(update_fields=["step"])
-        _start_step(page)
+        _start_next_step(page)
         return
     others = set(
         NotificationAttempt.objects.filter(page=page)
@@ -337,6 +336,24 @@ def _after_attempt_failed(attempt: NotificationAttempt) -> None:
         payload = {"topic": page.topic, "recipient_id": page.recipient_id}
         logger.warning("page %s: every channel failed", page.id)
         transaction.on_commit(lambda: page_exhausted.send(sender=PageRequest, **payload))
+
+
+def _start_next_step(page: PageRequest) -> None:
+    """Move a locked page on to its next step at once. A step that cannot be started (an
+    error nobody foresaw) is logged and left to the attempt sweeper, which runs it with
+    advance_page as the page is now due, and again each sweep until it starts: the status
+    that called for the step (often a provider's callback, which is never sent twice) is
+    recorded all the same."""
+    step = page.step + 1
+    try:
+        with transaction.atomic():
+            page.step = step
+            page.save(update_fields=["step"])
+            _start_step(page)
+    except Exception:  # noqa: BLE001  (the sweeper starts the step; the status must stand)
+        logger.exception("page %s: could not start step %s; the sweeper will", page.id, step)
+        PageRequest.objects.filter(pk=page.pk).update(next_step_at=timezone.now())
+        page.refresh_from_db(fields=["step", "next_step_at"])
 
 
 def close_pages(*, topics: list[str], acknowledged_by_id: int | None = None, via: str = "") -> int:

@@ -6,6 +6,7 @@ status is never lost with it."""
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
@@ -19,7 +20,7 @@ from notifications.models import (
 )
 from staff.models import Role
 from tests.conftest import make_person, refused
-from tests.notifications.test_paging import attempts, page
+from tests.notifications.test_paging import attempts, page, rule
 from tests.notifications.test_webhooks import BASE_URL, STATUS_PATH, TOKEN, post, sign
 
 
@@ -102,6 +103,38 @@ def test_an_attempt_left_sending_that_cannot_be_marked_unknown_holds_back_no_oth
     assert (lost.status, other.status) == (AttemptStatus.SENDING, AttemptStatus.UNKNOWN)
     assert f"attempt {lost.id}: could not mark it unknown" in caplog.text
     assert outbox == []  # an attempt that may have gone is never sent again
+
+
+def test_an_undelivered_sms_stands_when_the_email_after_it_cannot_start(
+    two, client, outbox, settings, caplog, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    person = two[0]
+    rule(person, important="sms_then_email")
+    request = page(person, capture)
+    [sms] = attempts(request)
+    params = {"MessageSid": sms.provider_sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+
+    with attempts_of(person), capture(execute=True):
+        response = post(client, STATUS_PATH, params, sign(STATUS_PATH, params))
+
+    # Twilio never sends a status callback twice: the status is kept though the email failed.
+    assert response.status_code == 204
+    sms.refresh_from_db()
+    assert (sms.status, sms.error_code) == (AttemptStatus.UNDELIVERED, "30003")
+    request.refresh_from_db()
+    assert request.step == 0 and request.next_step_at <= timezone.now()
+    assert f"page {request.id}: could not start step 1" in caplog.text
+    assert mail.outbox == []
+
+    # The attempt sweeper starts the email step.
+    later = timezone.now() + timedelta(seconds=settings.ALERT_SWEEP_GRACE_SECONDS + 1)
+    with capture(execute=True):
+        services.sweep_notification_attempts(now=later)
+    request.refresh_from_db()
+    assert request.step == 1
+    [email] = attempts(request, Channel.EMAIL)
+    assert email.status == AttemptStatus.SENT and [m.to for m in mail.outbox] == [[person.email]]
 
 
 def test_a_status_that_cannot_be_recorded_is_asked_for_again_and_holds_back_no_other(
