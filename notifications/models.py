@@ -75,7 +75,8 @@ class NotificationAttempt(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notification_attempts"
     )
     channel = models.CharField(max_length=16, choices=Channel, default=Channel.SMS)
-    to = models.CharField(max_length=32, blank=True)
+    # A phone number or an email address: as long as the longest address a User may hold.
+    to = models.CharField(max_length=254, blank=True)
     body = models.TextField()
     topic = models.CharField(max_length=64, db_index=True)
     status = models.CharField(

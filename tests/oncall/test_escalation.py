@@ -6,10 +6,16 @@ from datetime import date, datetime, timedelta
 import pytest
 from celery.signals import task_prerun
 from django.conf import settings
+from django.core import mail
 from django.utils import timezone
 
 from notifications.messages import PageMessage, sms_text
-from notifications.models import AttemptStatus, NotificationAttempt, PageRequest
+from notifications.models import (
+    AttemptStatus,
+    ContactPreferences,
+    NotificationAttempt,
+    PageRequest,
+)
 from notifications.providers import outbox as sms_outbox
 from notifications.providers.outbox import OutboxProvider
 from notifications.services import queue_sms, record_sms_status, send_notification_attempt
@@ -273,6 +279,40 @@ class TestEscalateAlertTask:
         alert.refresh_from_db()
         assert escalate_alert.apply(args=(alert.id, str(alert.active_token))).get() is False
         assert len(outbox) == 1
+
+
+class TestPagingByEmailFirst:
+    @pytest.mark.parametrize(
+        ("rule", "sms_opted_out"), [("email", False), ("sms_then_email", True)]
+    )
+    def test_a_step_pages_someone_whose_first_channel_is_email_at_a_long_address(
+        self,
+        people,
+        rota,
+        outbox,
+        settings,
+        rule,
+        sms_opted_out,
+        django_capture_on_commit_callbacks,
+    ):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        address = "firstname.lastname@example-care-trust.org.uk"  # longer than a phone number
+        manager = people["manager"]
+        manager.email = address
+        manager.save(update_fields=["email"])
+        ContactPreferences.objects.create(
+            user=manager, important_rule=rule, sms_opted_out=sms_opted_out
+        )
+
+        alert = raised_and_paged(rota, django_capture_on_commit_callbacks)
+
+        [page] = alert.pages.all()
+        assert page.recipient == manager
+        [attempt] = NotificationAttempt.objects.filter(topic=page.topic)
+        assert (attempt.channel, attempt.to, attempt.status) == ("email", address, "sent")
+        assert [email.to for email in mail.outbox] == [[address]]
+        assert outbox == []
+        assert alert.step_tries == 1 and alert.next_step_at is not None
 
 
 class TestSweepAlerts:
