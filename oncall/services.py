@@ -19,7 +19,13 @@ from django.utils.translation import gettext as _
 from config.errors import ConcernlineError
 from notifications.messages import PageMessage
 from notifications.models import NotificationAttempt
-from notifications.services import Importance, page_person, queue_sms, send_first_page_attempts
+from notifications.services import (
+    Importance,
+    close_pages,
+    page_person,
+    queue_sms,
+    send_first_page_attempts,
+)
 from staff.models import Role, User
 
 from . import rotas
@@ -476,7 +482,9 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
 
 def resolve_alerts(*, owner_type: str, owner_id: int, actor: User | None) -> int:
     """End every open alert of an owner (for a case: it went into review). Nothing more is
-    sent for them, reminders included. Returns how many were open."""
+    sent for them, reminders included: their pages are closed in the same transaction, as an
+    acknowledgement closes them, so no page's next channel (the retry call, the email) goes
+    out. Returns how many were open."""
     with transaction.atomic():
         alerts = list(
             Alert.objects.select_for_update()
@@ -484,13 +492,21 @@ def resolve_alerts(*, owner_type: str, owner_id: int, actor: User | None) -> int
             .exclude(state=AlertState.RESOLVED)
         )
         for alert in alerts:
+            taken_by = None
             if alert.state == AlertState.TRIGGERED and actor is not None:
                 alert.acknowledged_by, alert.acknowledged_at = actor, timezone.now()
                 alert.acknowledged_via = "resolved"
+                taken_by = actor.id
             alert.state = AlertState.RESOLVED
             alert.active_token = uuid.uuid4()
             alert.next_step_at = None
             alert.save(update_fields=STEP_STATE_FIELDS)
+            # Under the alert's lock, as when a reply acknowledges (alert, then its pages).
+            close_pages(
+                topics=[page.topic for page in alert.pages.only("pk")],
+                acknowledged_by_id=taken_by,
+                via="resolved",
+            )
     return len(alerts)
 
 

@@ -285,3 +285,47 @@ def test_starting_the_review_ends_the_paging(make_case, people, outbox):
     alert.refresh_from_db()
     assert alert.state == AlertState.RESOLVED
     assert not run_alert_step(alert_id=alert.id, token=token)
+
+
+def test_starting_the_review_stops_the_pages_next_call_and_email(make_case, people, settings):
+    """The page's own channel plan stops too, as on acknowledgement: no call again, no email."""
+    from notifications.models import PageRequest
+    from notifications.providers import outbox as sms_outbox
+    from notifications.services import advance_page
+
+    case = make_case("crime")
+    (page,) = PageRequest.objects.filter(recipient=people["manager"])
+    assert page.closed_at is None and page.next_step_at is not None  # a call again is due
+    sent = (len(sms_outbox.calls), len(sms_outbox.outbox))
+    services.start_review(case=case, actor=people["manager"])
+    page.refresh_from_db()
+    assert page.closed_at is not None and page.next_step_at is None
+    assert page.acknowledged_via == "resolved"
+    later = timezone.now() + timedelta(seconds=settings.PAGING_CALL_RETRY_SECONDS + 1)
+    for step in range(len(page.plan)):
+        assert advance_page(page_id=page.id, step=step, now=later) is False
+    assert (len(sms_outbox.calls), len(sms_outbox.outbox)) == sent
+    assert not page.attempts.filter(step__gt=0).exists()
+
+
+def test_starting_the_review_stops_the_review_reminders_page(
+    make_case, people, settings, django_capture_on_commit_callbacks
+):
+    """Acknowledged, then reminded to take it into review: the reminder's call again stops too."""
+    from notifications.models import PageRequest
+    from oncall.models import Alert
+    from oncall.services import run_alert_step
+
+    case = make_case("crime")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.acknowledge_case(case=case, actor=people["manager"])
+    alert = Alert.objects.get(owner_type=case.ALERT_OWNER_TYPE, owner_id=case.id)
+    Alert.objects.filter(pk=alert.pk).update(next_step_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_alert_step(alert_id=alert.id, token=str(alert.active_token))
+    reminder = PageRequest.objects.filter(recipient=people["manager"]).latest("id")
+    assert alert.pages.filter(reason="review_reminder").exists()
+    assert reminder.closed_at is None and reminder.next_step_at is not None
+    services.start_review(case=case, actor=people["manager"])
+    reminder.refresh_from_db()
+    assert reminder.closed_at is not None and reminder.next_step_at is None
