@@ -304,6 +304,11 @@ class Page(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Set when notifications reported that every channel to this person failed.
     exhausted_at = models.DateTimeField(null=True, blank=True)
+    # The alert's active token when this page went out. Every run of the escalation (a step,
+    # a pass-on, a reassignment, a reminder) pages under one token and then rotates it, so the
+    # pages sent together share it and a later run's pages have another. Empty on pages older
+    # than the field, which count as one run.
+    run_token = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -12,8 +12,8 @@ from .selectors import open_alerts_paged_to, page_news
 from .services import (
     AlertError,
     acknowledge_alert,
-    escalate_now,
     move_on_after_exhausted_page,
+    pass_on_page,
 )
 from .signals import alert_acknowledged, page_status_changed
 
@@ -36,10 +36,9 @@ def acknowledge_by_sms(
         if command == "escalate":
             if alert.state != AlertState.TRIGGERED:
                 return _("Concernline: %(ref)s is already acknowledged.") % {"ref": alert.reference}
-            try:
-                escalate_now(alert=alert, actor=user, via=channel)
-            except AlertError as exc:
-                return str(exc)
+            not_passed = _pass_on(page, user=user, channel=channel)
+            if not_passed is not None:
+                return not_passed
             return _("Concernline: %(ref)s is passed to the next person.") % {
                 "ref": alert.reference
             }
@@ -128,8 +127,22 @@ def escalate_by_sms(sender, *, user, command, argument, channel, topic="", **kwa
     alerts = [a for a in open_alerts_paged_to(user) if not argument or a.reference == argument]
     if len(alerts) != 1:
         return _("Concernline: reply ESCALATE and the case reference.")
+    # The person's latest page of the alert is the one passed on.
+    page = alerts[0].pages.filter(recipient=user).order_by("-pk").first()
+    not_passed = _pass_on(page, user=user, channel=channel)
+    if not_passed is not None:
+        return not_passed
+    return _("Concernline: %(ref)s has been passed on.") % {"ref": alerts[0].reference}
+
+
+def _pass_on(page: Page, *, user, channel: str) -> str | None:
+    """Pass the alert on from `page`: None if it was, else what to tell the person."""
     try:
-        escalate_now(alert=alerts[0], actor=user, via=channel)
+        if pass_on_page(page=page, actor=user, via=channel):
+            return None
     except AlertError as exc:
         return str(exc)
-    return _("Concernline: %(ref)s has been passed on.") % {"ref": alerts[0].reference}
+    alert = Alert.objects.get(pk=page.alert_id)
+    if alert.state != AlertState.TRIGGERED:
+        return _("Concernline: %(ref)s is already acknowledged.") % {"ref": alert.reference}
+    return _("Concernline: %(ref)s has already been passed on.") % {"ref": alert.reference}

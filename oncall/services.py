@@ -341,6 +341,7 @@ def _page(
         reason=reason,
         importance=importance,
         due_at=due_at,
+        run_token=alert.active_token,  # rotated by the caller once this run has paged
     )
     return page_person(
         recipient=person,
@@ -518,32 +519,55 @@ def _may_steer(alert: Alert, actor: User) -> bool:
 
 
 def escalate_now(*, alert: Alert, actor: User, via: str) -> Alert:
-    """Skip the wait and run the alert's next step at once ("pass it on", the web button).
+    """Skip the wait and run the alert's next step at once (the web button "escalate now").
     Only someone paged for the alert, or a manager, may; an alert no longer triggered is left
-    alone."""
+    alone. A pass-on from a page (a reply code, a key press) goes through pass_on_page."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.state != AlertState.TRIGGERED:
             return alert
-        if not _may_steer(alert, actor):
-            raise AlertError(_("Only a person paged for this alert can pass it on."))
-        logger.info("alert %s: escalated now by %s via %s", alert.id, actor.id, via)
-        steps = _steps(alert)
-        index = alert.current_step
-        if (
-            index < len(steps)
-            and alert.step_tries
-            and steps[index]["kind"] == (StepKind.UNTIL_ACKNOWLEDGED)
-        ):
-            # Already paging this step's person: passing it on means the step after.
-            alert.step_tries = 0
-            alert.current_step = index + 1
-        if alert.current_step >= len(steps):
-            # Past the end: page the fallback again rather than do nothing.
-            alert.current_step = len(steps) - 1
-        _tell(alert, "escalated_now", actor_id=actor.id, data={"via": via})
-        _run_due(alert)
+        _pass_on(alert, actor=actor, via=via)
     return alert
+
+
+def pass_on_page(*, page: Page, actor: User, via: str) -> bool:
+    """ "Pass it on" from a page (its reply code, a key press on its call, ESCALATE by SMS):
+    run the step after the one that sent `page`, at once, as escalate_now does. It passes on
+    that step only: once the alert has moved past it (this page's other channel or another
+    person paged with it passed it on already, or the next step has paged since), nothing
+    more is done, so the next person is never skipped. Returns whether the alert was passed
+    on; False too for an alert no longer triggered."""
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=page.alert_id)
+        if alert.state != AlertState.TRIGGERED:
+            return False
+        if alert.pages.filter(pk__gt=page.pk).exclude(run_token=page.run_token).exists():
+            logger.info("alert %s: page %s was passed on already; left alone", alert.id, page.pk)
+            return False
+        _pass_on(alert, actor=actor, via=via)
+    return True
+
+
+def _pass_on(alert: Alert, *, actor: User, via: str) -> None:
+    """Run a triggered alert's next step now. Caller holds the row lock."""
+    if not _may_steer(alert, actor):
+        raise AlertError(_("Only a person paged for this alert can pass it on."))
+    logger.info("alert %s: escalated now by %s via %s", alert.id, actor.id, via)
+    steps = _steps(alert)
+    index = alert.current_step
+    if (
+        index < len(steps)
+        and alert.step_tries
+        and steps[index]["kind"] == (StepKind.UNTIL_ACKNOWLEDGED)
+    ):
+        # Already paging this step's person: passing it on means the step after.
+        alert.step_tries = 0
+        alert.current_step = index + 1
+    if alert.current_step >= len(steps):
+        # Past the end: page the fallback again rather than do nothing.
+        alert.current_step = len(steps) - 1
+    _tell(alert, "escalated_now", actor_id=actor.id, data={"via": via})
+    _run_due(alert)
 
 
 # Rotas

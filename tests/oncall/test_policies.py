@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.services import handle_inbound_sms
+from notifications.models import NotificationAttempt, PageRequest
+from notifications.services import call_key_pressed, handle_inbound_sms
 from notifications.signals import page_exhausted
 from oncall.models import (
     Alert,
@@ -419,6 +420,123 @@ class TestSteering:
             assert sweep_alerts(now=timezone.now() + timedelta(days=30)) == 0
         alert.refresh_from_db()
         assert alert.state == AlertState.RESOLVED and len(outbox) == 1
+
+
+class TestPassOnFromAPage:
+    """A reply code or a key press passes on the step its page was sent by, once: the SMS and
+    the call of one page, or two people paged together, never skip the next person."""
+
+    def press(self, person, digits, capture) -> str:
+        call = NotificationAttempt.objects.filter(recipient=person, channel="call").latest("id")
+        with capture(execute=True):
+            return call_key_pressed(attempt_id=call.id, call_sid=call.provider_sid, digits=digits)
+
+    def text(self, person, body, capture) -> str:
+        with capture(execute=True):
+            return handle_inbound_sms(
+                provider_sid=f"SM{uuid.uuid4().hex}",
+                from_number=str(person.phone),
+                to_number="",
+                body=body,
+            )
+
+    def code(self, person) -> int:
+        return PageRequest.objects.filter(recipient=person).latest("id").id
+
+    def paged(self, alert) -> list[str]:
+        return [page.recipient.email for page in alert.pages.order_by("pk")]
+
+    def test_key_2_then_the_sms_code_passes_on_once(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        manager = people["manager"]
+        said = self.press(manager, "2", capture)
+        reply = self.text(manager, f"{self.code(manager)}E", capture)
+        alert.refresh_from_db()
+        assert "next person" in said
+        assert reply == f"Concernline: {REF} has already been passed on."
+        assert self.paged(alert) == ["manager@example.org", "manager2@example.org"]
+        assert alert.fallback_reached_at is None and alert.current_step == 4
+
+    def test_the_sms_code_then_key_2_passes_on_once(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        manager = people["manager"]
+        reply = self.text(manager, f"{self.code(manager)}E", capture)
+        said = self.press(manager, "2", capture)
+        alert.refresh_from_db()
+        assert reply == f"Concernline: {REF} is passed to the next person."
+        assert said == f"Concernline: {REF} has already been passed on."
+        assert self.paged(alert) == ["manager@example.org", "manager2@example.org"]
+        assert alert.fallback_reached_at is None and alert.current_step == 4
+
+    def test_escalate_by_sms_after_key_2_passes_on_once(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        self.press(people["manager"], "2", capture)
+        reply = self.text(people["manager"], f"ESCALATE {REF}", capture)
+        alert.refresh_from_db()
+        assert reply == f"Concernline: {REF} has already been passed on."
+        assert self.paged(alert) == ["manager@example.org", "manager2@example.org"]
+
+    def test_two_people_paged_in_one_step_pass_it_on_once(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        policy(
+            "Both managers",
+            [
+                {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.NOTIFY_PERSON, "person": people["safeguarding"]},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.FALLBACK, "role": Role.DPO},
+            ],
+        )
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        self.press(people["manager"], "2", capture)
+        reply = self.text(people["manager2"], f"{self.code(people['manager2'])}E", capture)
+        alert.refresh_from_db()
+        assert reply == f"Concernline: {REF} has already been passed on."
+        assert self.paged(alert) == [
+            "manager@example.org",
+            "manager2@example.org",
+            "safeguarding@example.org",
+        ]
+        assert alert.fallback_reached_at is None
+
+    def test_the_latest_step_paged_passes_on_from_its_own_page(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        self.press(people["manager"], "2", capture)
+        said = self.press(people["manager2"], "2", capture)
+        alert.refresh_from_db()
+        assert "next person" in said
+        assert alert.fallback_reached_at is not None
+
+    def test_a_manager_on_the_web_still_escalates_after_a_page_was_passed_on(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        self.press(people["manager"], "2", capture)
+        with capture(execute=True):
+            escalate_now(alert=alert, actor=people["manager"], via="web")
+        alert.refresh_from_db()
+        assert alert.fallback_reached_at is not None
 
 
 class TestHousekeeping:
