@@ -790,8 +790,9 @@ def reassign_alert(*, alert: Alert, actor: User, to: User) -> Alert:
 
 
 def move_on_after_exhausted_page(*, page_id: int) -> bool:
-    """Every channel to a paged person failed: don't wait out the step, run the next now.
-    Only for the latest step's pages; returns whether the alert moved on."""
+    """Every channel to a paged person failed: don't wait out the step, run the next now,
+    once every page the step sent has failed. Only for the latest run's pages (see
+    Page.run_token); returns whether the alert moved on."""
     with transaction.atomic():
         page = Page.objects.filter(pk=page_id).first()
         if page is None:
@@ -800,11 +801,16 @@ def move_on_after_exhausted_page(*, page_id: int) -> bool:
         Page.objects.filter(pk=page_id, exhausted_at__isnull=True).update(
             exhausted_at=timezone.now()
         )
-        stale = alert.pages.filter(pk__gt=page.pk, created_at__gt=page.created_at).exists()
+        stale = alert.pages.filter(pk__gt=page.pk).exclude(run_token=page.run_token).exists()
         if alert.state != AlertState.TRIGGERED or alert.next_step_at is None or stale:
             return False
-        if alert.pages.filter(step=page.step, exhausted_at__isnull=True, pk__gte=page.pk).exists():
-            return False  # someone paged in the same step may still answer
+        # Under the alert's lock, so of two pages failing at once the later sees the earlier.
+        if (
+            alert.pages.filter(run_token=page.run_token, exhausted_at__isnull=True)
+            .exclude(pk=page.pk)
+            .exists()
+        ):
+            return False  # someone paged in the same step, before or after, may still answer
         logger.warning("alert %s: page %s reached nobody, moving on now", alert.id, page_id)
         alert.next_step_at = timezone.now()
         alert.active_token = uuid.uuid4()

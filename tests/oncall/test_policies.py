@@ -353,6 +353,48 @@ class TestSteering:
         assert phones(outbox) == [str(people["manager"].phone), str(people["manager2"].phone)]
         assert alert.current_step == 4
 
+    @pytest.mark.parametrize("order", [(1, 0), (0, 1)], ids=["later_first", "earlier_first"])
+    def test_a_step_moves_on_once_every_page_it_sent_has_failed(
+        self, people, rota, order, django_capture_on_commit_callbacks
+    ):
+        policy(
+            "Both managers",
+            [
+                {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.NOTIFY_PERSON, "person": people["safeguarding"]},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.FALLBACK, "role": Role.DPO},
+            ],
+        )
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        pages = list(alert.pages.order_by("pk"))
+        assert [p.recipient for p in pages] == [people["manager"], people["manager2"]]
+        first, second = (pages[i] for i in order)
+        with capture(execute=True):
+            page_exhausted.send(sender=None, topic=first.topic, recipient_id=first.recipient_id)
+        alert.refresh_from_db()
+        assert alert.current_step == 2 and alert.pages.count() == 2  # the other may answer
+        with capture(execute=True):
+            page_exhausted.send(sender=None, topic=second.topic, recipient_id=second.recipient_id)
+        alert.refresh_from_db()
+        assert alert.pages.latest("pk").recipient == people["safeguarding"]
+        assert alert.current_step == 4 and alert.fallback_reached_at is None
+
+    def test_a_page_of_a_step_already_left_failing_changes_nothing(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        three_step(people)
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        first = alert.pages.get()
+        with capture(execute=True):
+            escalate_now(alert=alert, actor=people["manager"], via="web")
+            page_exhausted.send(sender=None, topic=first.topic, recipient_id=first.recipient_id)
+        alert.refresh_from_db()
+        assert alert.current_step == 4 and alert.pages.count() == 2  # manager2 has their wait
+
     def test_a_manager_not_paged_may_escalate_now(
         self, people, rota, outbox, events, django_capture_on_commit_callbacks
     ):
