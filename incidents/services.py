@@ -346,9 +346,18 @@ def record_event(
     )
 
 
+class AlreadyAcknowledged(ConcernlineError):
+    """The case's page was acknowledged before this request; the message says by whom."""
+
+    status_code = 409
+    code = "already_acknowledged"
+
+
 def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:
     """Acknowledge the case's open alert from the web. The timeline and owner follow from
-    oncall's acknowledgement (see receivers.record_acknowledgement)."""
+    oncall's acknowledgement (see receivers.record_acknowledgement), so the case returned is
+    read again. Raises AlreadyAcknowledged, changing nothing, when the page was acknowledged
+    already (by this person or another, or answered by taking the case into review)."""
     alert = (
         Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
         .order_by("-created_at")
@@ -356,10 +365,28 @@ def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:
     )
     if alert is None:
         raise ConcernlineError(_("There is no page to acknowledge for this case."))
-    if alert.state != AlertState.TRIGGERED:
-        return case  # already acknowledged: a repeat changes nothing
-    acknowledge_alert(alert=alert, actor=actor, via=via)
-    return case
+    if alert.state == AlertState.TRIGGERED:
+        # Under the alert's lock: someone may have acknowledged it since it was read above.
+        alert = acknowledge_alert(alert=alert, actor=actor, via=via)
+        if alert.acknowledged_by_id == actor.id:
+            case.refresh_from_db()
+            return case
+    raise AlreadyAcknowledged(_already_acknowledged(alert, case=case, actor=actor))
+
+
+def _already_acknowledged(alert: Alert, *, case: Case, actor: User) -> str:
+    taker = alert.acknowledged_by
+    if taker is None:
+        return _("There is no page to acknowledge for this case.")
+    if taker.pk == actor.pk:
+        return _("You have already acknowledged this case.")
+    owner = Case.objects.filter(pk=case.pk).values_list("owner", flat=True).first()
+    if owner in (None, taker.pk):
+        return _("%(name)s already acknowledged this case and owns it.") % {"name": taker}
+    return _("%(name)s already acknowledged this case; %(owner)s owns it.") % {
+        "name": taker,
+        "owner": User.objects.get(pk=owner),
+    }
 
 
 def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:

@@ -552,11 +552,18 @@ def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
         messages.info(request, _("You have already acknowledged this case."))
         return redirect("incidents:case-detail", reference=reference)
     try:
-        services.acknowledge_case(case=access.case, actor=request.user, via="web")
+        case = services.acknowledge_case(case=access.case, actor=request.user, via="web")
+    except services.AlreadyAcknowledged as exc:
+        messages.info(request, exc.message)  # says who has it: news, not a failure
     except ConcernlineError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Acknowledged. You now own this case."))
+        if case.owner_id in (None, request.user.id):  # no owner yet: the acknowledger, on commit
+            messages.success(request, _("Acknowledged. You now own this case."))
+        else:  # handed to someone else before (reassigned): they keep it
+            messages.success(
+                request, _("Acknowledged. %(name)s owns this case.") % {"name": case.owner}
+            )
     return redirect("incidents:case-detail", reference=reference)
 
 

@@ -8,7 +8,10 @@ from django.urls import reverse
 
 from incidents.models import Case, CaseStatus, ReportKind, TimelineKind
 from incidents.services import submit_report
-from oncall.models import Alert, AlertState
+from notifications.services import handle_inbound_sms
+from oncall.models import Alert, AlertState, EscalationPolicy, EscalationStep, StepKind
+from staff.models import Role
+from tests.conftest import make_person
 
 REPORT_URL = "/report/"
 NARRATIVE = "She told me her carer takes her bank card."
@@ -230,6 +233,89 @@ class TestAcknowledge:
         page = client.get(response["Location"]).content.decode()
         assert "You have already acknowledged this case." in page
         assert 'class="error"' not in page
+
+    @pytest.fixture
+    def paged_to_both(self, people, rota, django_capture_on_commit_callbacks):
+        """An urgent case whose first step pages both managers."""
+        policy = EscalationPolicy.objects.create(name="Both managers")
+        for position, step in enumerate(
+            [
+                {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
+                {"kind": StepKind.WAIT, "minutes": 5},
+                {"kind": StepKind.FALLBACK, "role": Role.DPO},
+            ],
+            start=1,
+        ):
+            EscalationStep.objects.create(policy=policy, position=position, **step)
+        with django_capture_on_commit_callbacks(execute=True):
+            return submit_report(
+                reporter=people["worker"],
+                kind=ReportKind.URGENT_DISCLOSURE,
+                narrative=NARRATIVE,
+                grounds=["crime"],
+            )
+
+    def test_after_someone_else_acknowledged_it_says_who_owns_it(
+        self, client, people, paged_to_both, django_capture_on_commit_callbacks
+    ):
+        case = paged_to_both
+        with django_capture_on_commit_callbacks(execute=True):
+            handle_inbound_sms(
+                provider_sid=f"SM{uuid.uuid4().hex}",
+                from_number=str(people["manager"].phone),
+                to_number="",
+                body=f"ACK {case.reference}",
+            )
+        client.force_login(people["manager2"])
+
+        response = self.acknowledge(client, case, django_capture_on_commit_callbacks)
+
+        case.refresh_from_db()
+        assert case.owner == people["manager"]
+        assert Alert.objects.get(owner_id=case.id).acknowledged_by == people["manager"]
+        page = client.get(response["Location"]).content.decode()
+        assert "Manager already acknowledged this case and owns it." in page
+        assert "You now own this case" not in page and 'class="error"' not in page
+
+    def test_after_someone_else_acknowledged_the_answer_is_structured(
+        self, people, paged_to_both, django_capture_on_commit_callbacks
+    ):
+        from incidents.api import exception_handler
+        from incidents.services import AlreadyAcknowledged, acknowledge_case
+
+        case = paged_to_both
+        with django_capture_on_commit_callbacks(execute=True):
+            acknowledge_case(case=case, actor=people["manager"])
+        with pytest.raises(AlreadyAcknowledged) as refused:
+            acknowledge_case(case=case, actor=people["manager2"])
+        response = exception_handler(refused.value, {})
+        assert response.status_code == 409
+        assert response.data["error"] == {
+            "code": "already_acknowledged",
+            "message": "Manager already acknowledged this case and owns it.",
+            "fields": {},
+        }
+        with pytest.raises(AlreadyAcknowledged, match="You have already acknowledged"):
+            acknowledge_case(case=case, actor=people["manager"])
+
+    def test_acknowledging_a_case_reassigned_to_someone_else_says_they_own_it(
+        self, client, people, paged_to_both, django_capture_on_commit_callbacks
+    ):
+        from incidents.services import reassign_case
+
+        case = paged_to_both
+        third = make_person("third@example.org", Role.MANAGER, "+447700900109")
+        with django_capture_on_commit_callbacks(execute=True):
+            reassign_case(case=case, actor=people["manager2"], to=third)
+        client.force_login(people["manager"])
+
+        response = self.acknowledge(client, case, django_capture_on_commit_callbacks)
+
+        case.refresh_from_db()
+        assert case.owner == third
+        page = client.get(response["Location"]).content.decode()
+        assert "Acknowledged. Third owns this case." in page
+        assert "You now own this case" not in page
 
     def test_only_the_paged_manager_is_offered_the_button(
         self, client, people, case, django_capture_on_commit_callbacks
