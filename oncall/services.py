@@ -533,15 +533,16 @@ def escalate_now(*, alert: Alert, actor: User, via: str) -> Alert:
 def pass_on_page(*, page: Page, actor: User, via: str) -> bool:
     """ "Pass it on" from a page (its reply code, a key press on its call, ESCALATE by SMS):
     run the step after the one that sent `page`, at once, as escalate_now does. It passes on
-    that step only: once the alert has moved past it (this page's other channel or another
-    person paged with it passed it on already, or the next step has paged since), nothing
-    more is done, so the next person is never skipped. Returns whether the alert was passed
-    on; False too for an alert no longer triggered."""
+    that step only: once a later step has paged (this page's other channel or another person
+    paged with it passed it on already, or the next step ran), nothing more is done, so the
+    next person is never skipped. A step that pages the same person again and again (until
+    acknowledged) is still that step: a reply to an earlier one of its pages passes it on.
+    Returns whether the alert was passed on; False too for an alert no longer triggered."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=page.alert_id)
         if alert.state != AlertState.TRIGGERED:
             return False
-        if alert.pages.filter(pk__gt=page.pk).exclude(run_token=page.run_token).exists():
+        if alert.pages.filter(pk__gt=page.pk, step__gt=page.step).exists():
             logger.info("alert %s: page %s was passed on already; left alone", alert.id, page.pk)
             return False
         _pass_on(alert, actor=actor, via=via)

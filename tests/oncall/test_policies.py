@@ -556,6 +556,22 @@ class TestPassOnFromAPage:
         ]
         assert alert.fallback_reached_at is None
 
+    def test_an_earlier_repeat_of_the_same_step_still_passes_on(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        """The built-in policy pages the on-call manager again and again until someone
+        acknowledges: a reply to an earlier one of those pages (read late, at 3 a.m.) passes
+        it on, and is never answered "already passed on" when it was not."""
+        capture = django_capture_on_commit_callbacks
+        alert = raise_(capture, rota=rota)
+        alert = sweep_past(alert, capture)  # the same step pages the manager again
+        manager = people["manager"]
+        assert alert.pages.filter(recipient=manager).count() == 2
+        first = PageRequest.objects.filter(recipient=manager).earliest("id").id
+        reply = self.text(manager, f"{first}E", capture)
+        assert reply == f"Concernline: {REF} is passed to the next person."
+        assert alert.pages.exclude(recipient=manager).exists()
+
     def test_the_latest_step_paged_passes_on_from_its_own_page(
         self, people, rota, django_capture_on_commit_callbacks
     ):
