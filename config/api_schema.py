@@ -5,6 +5,8 @@ ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ANSWERS = {
     "400": "The request is not valid; `fields` says why, field by field.",
     "401": "No valid credentials.",
+    "403": "Refused: a session that has not given its second factor (or its CSRF token), or a "
+    "token asked for by someone who must set up two-step sign-in on the web first.",
     "429": "Too many requests or sign-in attempts; see Retry-After.",
 }
 

@@ -4,6 +4,7 @@ Errors are always structured: {"error": {"code": ..., "message": ..., "fields": 
 """
 
 from django.contrib.auth import authenticate
+from django_otp import match_token, user_has_device
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.errors import ConcernlineError
+from staff.security import held_to_second_factor
 from staff.services import issue_api_token
 
 from . import services
@@ -70,9 +72,32 @@ def _token_name(request: Request) -> str:
 class TokenRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(trim_whitespace=False, write_only=True, min_length=1)
+    otp = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        write_only=True,
+        help_text=(
+            "The 6-digit code from the authenticator app, or one of the one-time recovery codes "
+            "(used up by this request). Required of managers, HR, the DPO, the safeguarding lead, "
+            "admins, and anyone who set up two-step sign-in; others leave it out."
+        ),
+    )
+
+
+def _refused(code: str, message: str, status_code: int, fields: dict | None = None) -> Response:
+    headers = {"WWW-Authenticate": "Token"} if status_code == 401 else None
+    return Response(
+        {"error": {"code": code, "message": message, "fields": fields or {}}},
+        status=status_code,
+        headers=headers,
+    )
 
 
 class TokenView(APIView):
+    """A token for email and password; for anyone held to two-step sign-in (as on the web), the
+    second factor too. The token records that it was, and one without is refused to them."""
+
     permission_classes = [AllowAny]
     authentication_classes = []
 
@@ -83,9 +108,10 @@ class TokenView(APIView):
                 "TokenResponse",
                 {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()},
             ),
+            403: ErrorSerializer,
             **ERRORS,
         },
-        summary="Exchange an email and password for an API token",
+        summary="Exchange an email, password and (where needed) second factor for an API token",
     )
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data)
@@ -96,18 +122,36 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
-            return Response(
-                {
-                    "error": {
-                        "code": "invalid_credentials",
-                        "message": "Email or password is wrong.",
-                        "fields": {},
-                    }
-                },
-                status=status.HTTP_401_UNAUTHORIZED,
-                headers={"WWW-Authenticate": "Token"},
-            )
-        token, key = issue_api_token(user=user, name=_token_name(request))
+            return _refused("invalid_credentials", "Email or password is wrong.", 401)
+        second_factor = held_to_second_factor(user)
+        if second_factor:
+            if not user_has_device(user, confirmed=True):
+                return _refused(
+                    "second_factor_not_set_up",
+                    "Your account needs two-step sign-in, which is not set up yet. Sign in on "
+                    "the web first to set it up, then ask for a token again with a code from "
+                    "your authenticator app (otp).",
+                    403,
+                )
+            code = serializer.validated_data.get("otp", "").strip()
+            if not code:
+                return _refused(
+                    "second_factor_required",
+                    "Your account needs two-step sign-in: give the code from your authenticator "
+                    "app, or one of your recovery codes, as otp.",
+                    401,
+                    {"otp": ["This field is required for your account."]},
+                )
+            if match_token(user, code) is None:
+                return _refused(
+                    "second_factor_invalid",
+                    "That code is not right, or was used already.",
+                    401,
+                    {"otp": ["That code is not right, or was used already."]},
+                )
+        token, key = issue_api_token(
+            user=user, name=_token_name(request), second_factor=second_factor
+        )
         return Response({"token": key, "expires_at": token.expires_at})
 
 

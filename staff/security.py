@@ -1,5 +1,6 @@
 """Sign-in and session protections: login lockout answers, idle sign-out on case pages, the
-second factor required of those who can see cases, and the Permissions-Policy header."""
+second factor required of those who can see cases (pages and API), and the Permissions-Policy
+header."""
 
 import math
 import time
@@ -66,6 +67,21 @@ def needs_second_factor(user) -> bool:
     return user.role in SECOND_FACTOR_ROLES or user.is_superuser or user.is_staff
 
 
+def held_to_second_factor(user, *, has_device: bool | None = None) -> bool:
+    """Whether `user` must prove a second factor, on the web and in the API alike: their role
+    needs one, or they set one up themselves (a care worker who opted in). `has_device` saves
+    the query when the caller already knows."""
+    if not settings.SECOND_FACTOR_REQUIRED or not user.is_authenticated:
+        return False
+    if needs_second_factor(user):
+        return True
+    if has_device is None:
+        from django_otp import user_has_device
+
+        has_device = user_has_device(user)
+    return has_device
+
+
 class PermissionsPolicyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -103,7 +119,8 @@ class IdleSignOutMiddleware:
 class SecondFactorRequiredMiddleware:
     """Those who can see cases (managers, HR, the DPO, the safeguarding lead, admins) must prove a
     second factor before any page but the sign-in and two-factor pages. Care workers who set one
-    up are held to it too. Runs after django_otp's OTPMiddleware."""
+    up are held to it too. Runs after django_otp's OTPMiddleware. The API is held to the same
+    rule by its own authentication (staff.authentication): a 403 there, not a redirect."""
 
     OPEN_PREFIXES = ("/accounts/", "/static/", "/twilio/", "/api/", "/i18n/", "/health/")
 
@@ -120,7 +137,7 @@ class SecondFactorRequiredMiddleware:
         ):
             from django_otp import user_has_device
 
-            if needs_second_factor(user) or user_has_device(user):
+            if held_to_second_factor(user):
                 target = "two-factor-verify" if user_has_device(user) else "two-factor-setup"
                 query = urlencode({"next": request.get_full_path()})
                 return redirect(f"{reverse(target)}?{query}")

@@ -29,12 +29,22 @@ OVERDUE = "overdue"
 
 @cache
 def _token_lookup() -> tuple[str, list, list]:
-    """The token-and-owner query, its token fields and its person's fields, in column order."""
+    """The token-and-owner query, its token fields and its person's fields, in column order;
+    last, whether the person has a confirmed second-factor device (django-otp's
+    user_has_device, in the same query)."""
+    from django_otp import device_classes
+
     token_fields = list(ApiToken._meta.concrete_fields)
     user_fields = list(User._meta.concrete_fields)
     quote = connection.ops.quote_name
     columns = [f"t.{quote(f.column)}" for f in token_fields]
     columns += [f"u.{quote(f.column)}" for f in user_fields]
+    has_device = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {quote(model._meta.db_table)} AS d "  # noqa: S608
+        f"WHERE d.{quote('user_id')} = u.{quote('id')} AND d.{quote('confirmed')})"
+        for model in device_classes()
+    )
+    columns.append(f"({has_device or 'FALSE'})")
     # Names from the models' own metadata only; the key hash is a parameter.
     sql = (
         f"SELECT {', '.join(columns)} FROM {quote(ApiToken._meta.db_table)} AS t "  # noqa: S608
@@ -60,15 +70,18 @@ def _loaded(model, fields: list, values) -> object:
 
 def token_by_key_hash(key_hash: str) -> ApiToken | None:
     """The API token with this key hash, its owner loaded with it, in one plain query: the
-    ORM's building of the same join was over half of the lookup's time, on every API call."""
+    ORM's building of the same join was over half of the lookup's time, on every API call.
+    `token.owner_has_device` says whether the owner has set up a second factor."""
     sql, token_fields, user_fields = _token_lookup()
     with connection.cursor() as cursor:
         cursor.execute(sql, [key_hash])
         row = cursor.fetchone()
     if row is None:
         return None
+    user_end = len(token_fields) + len(user_fields)
     token = _loaded(ApiToken, token_fields, row[: len(token_fields)])
-    token.user = _loaded(User, user_fields, row[len(token_fields) :])
+    token.user = _loaded(User, user_fields, row[len(token_fields) : user_end])
+    token.owner_has_device = bool(row[user_end])
     return token
 
 

@@ -302,9 +302,11 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def issue_api_token(*, user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+def issue_api_token(
+    *, user: User, name: str, days: int | None = None, second_factor: bool = False
+) -> tuple[ApiToken, str]:
     """A new API token for `user`; returns the record and the key, which is shown once and
-    never stored."""
+    never stored. `second_factor` says the person proved one to get it (the caller checked)."""
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
@@ -312,6 +314,7 @@ def issue_api_token(*, user: User, name: str, days: int | None = None) -> tuple[
         prefix=key[:10],
         key_hash=hash_api_key(key),
         expires_at=timezone.now() + timedelta(days=days or settings.API_TOKEN_DAYS),
+        second_factor=second_factor,
     )
     return token, key
 

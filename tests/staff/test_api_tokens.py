@@ -128,3 +128,17 @@ class TestLookup:
         assert type(found.user.phone) is type(expected.user.phone)
         assert not found._state.adding and not found.user._state.adding
         assert selectors.token_by_key_hash(hash_api_key(key + "x")) is None
+
+    def test_the_lookup_says_whether_the_owner_has_set_up_a_second_factor(self, people):
+        from django_otp.oath import totp
+
+        from staff import selectors
+        from staff.services import confirm_totp_setup, hash_api_key, start_totp_setup
+
+        worker = people["worker"]
+        _token, key = issue_api_token(user=worker, name="phone")
+        assert selectors.token_by_key_hash(hash_api_key(key)).owner_has_device is False
+        device = start_totp_setup(user=worker)  # not confirmed yet: not a second factor
+        assert selectors.token_by_key_hash(hash_api_key(key)).owner_has_device is False
+        confirm_totp_setup(user=worker, token=f"{totp(device.bin_key):06d}")
+        assert selectors.token_by_key_hash(hash_api_key(key)).owner_has_device is True
