@@ -217,11 +217,20 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Sessions: a browser session on a shared phone ends with the browser or after a working day;
-# case pages and the admin also sign out after SESSION_IDLE_SECONDS without activity.
+# every page that shows case content, the admin and the session-authenticated API also sign out
+# after SESSION_IDLE_SECONDS without activity (staff.security.IdleSignOutMiddleware).
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 30 * 60)
-SESSION_IDLE_PROTECTED_PATHS = ["/cases/", "/admin/"]
+SESSION_IDLE_PROTECTED_PATHS = [
+    "/cases/",
+    "/my-reports/",
+    "/breach-log/",
+    "/outcomes/",
+    "/retention/",
+    "/admin/",
+    "/api/",
+]
 SECOND_FACTOR_REQUIRED = env_bool("SECOND_FACTOR_REQUIRED", True)
 OTP_TOTP_ISSUER = "Concernline"
 

@@ -13,7 +13,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -93,9 +93,17 @@ class PermissionsPolicyMiddleware:
 
 
 class IdleSignOutMiddleware:
-    """Signs a session out when a case page is asked for after SESSION_IDLE_SECONDS without any
-    request. Only case pages and the admin: a care worker typing a long report is never thrown
-    out mid-sentence."""
+    """Signs a session out when it asks for a page that shows case content (settings.
+    SESSION_IDLE_PROTECTED_PATHS, the session-authenticated API among them) after
+    SESSION_IDLE_SECONDS without any request.
+
+    Once a session has been idle that long, no request restarts its clock: only signing in
+    again does. Other pages still open, and the report form and adding to one's own report still
+    take what was typed (a care worker is never thrown out mid-report), but the next page with
+    case content signs out whatever was visited in between."""
+
+    # Where an idle session may still hand in what it typed, even under a protected path.
+    HAND_IN_VIEWS = frozenset({"incidents:report", "incidents:my-report-add"})
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -105,15 +113,31 @@ class IdleSignOutMiddleware:
             now = time.time()
             last_seen = request.session.get(IDLE_KEY, now)
             idle = now - last_seen
-            if idle > settings.SESSION_IDLE_SECONDS and request.path.startswith(
-                tuple(settings.SESSION_IDLE_PROTECTED_PATHS)
-            ):
-                logout(request)
-                messages.info(request, _("You were signed out after a time without activity."))
-                return redirect_to_login(request.get_full_path())
+            if idle > settings.SESSION_IDLE_SECONDS:
+                if self.is_protected(request):
+                    return self.sign_out(request)
+                return self.get_response(request)
             if idle > IDLE_TOUCH_SECONDS or IDLE_KEY not in request.session:
                 request.session[IDLE_KEY] = now
         return self.get_response(request)
+
+    def is_protected(self, request: HttpRequest) -> bool:
+        if not request.path.startswith(tuple(settings.SESSION_IDLE_PROTECTED_PATHS)):
+            return False
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return True
+        return match.view_name not in self.HAND_IN_VIEWS
+
+    def sign_out(self, request: HttpRequest) -> HttpResponse:
+        logout(request)
+        if request.path.startswith("/api/"):
+            # The request goes on without the session: a token it carries still counts, and
+            # without one DRF answers 401 in the API's own error shape.
+            return self.get_response(request)
+        messages.info(request, _("You were signed out after a time without activity."))
+        return redirect_to_login(request.get_full_path())
 
 
 class SecondFactorRequiredMiddleware:

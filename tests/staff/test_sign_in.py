@@ -2,6 +2,7 @@
 
 import re
 import time
+import uuid
 
 import pytest
 from axes.models import AccessAttempt
@@ -119,26 +120,125 @@ class TestPasswordReset:
         assert response.status_code == 302 and mail.outbox == []
 
 
+def idle_for(client, seconds: float) -> None:
+    session = client.session
+    session[IDLE_KEY] = time.time() - seconds
+    session.save()
+
+
+def is_signed_out_to_sign_in(client, response) -> bool:
+    return (
+        response.status_code == 302
+        and response["Location"].startswith("/accounts/login/")
+        and "_auth_user_id" not in client.session
+    )
+
+
+CONCERN = {"kind": "concern_colleague", "narrative": "Left notes on a bus.", "colleague": "B. S"}
+
+
+def a_report_by(person):
+    from incidents import services
+
+    return services.submit_report(
+        reporter=person,
+        kind=CONCERN["kind"],
+        narrative=CONCERN["narrative"],
+        details={"colleague": CONCERN["colleague"]},
+    )
+
+
 class TestIdleSignOut:
     def test_case_pages_sign_out_after_idle_time(self, client, worker, settings):
         settings.SESSION_IDLE_SECONDS = 60
         client.force_login(worker)
-        session = client.session
-        session[IDLE_KEY] = time.time() - 61
-        session.save()
+        idle_for(client, 61)
 
         response = client.get("/cases/")
         assert response.status_code == 302 and "/accounts/login/" in response["Location"]
         assert "_auth_user_id" not in client.session
 
-    def test_the_report_page_never_signs_out_mid_report(self, client, worker, settings):
-        settings.SESSION_IDLE_SECONDS = 60
+    def test_the_default_is_thirty_minutes(self, client, worker, settings):
+        assert settings.SESSION_IDLE_SECONDS == 30 * 60
         client.force_login(worker)
-        session = client.session
-        session[IDLE_KEY] = time.time() - 3600
-        session.save()
-        assert client.get("/report/").status_code == 200
-        assert client.get("/cases/").status_code == 200  # the report page counted as activity
+        idle_for(client, 29 * 60)
+        assert client.get("/cases/").status_code == 200
+        idle_for(client, 31 * 60)
+        assert is_signed_out_to_sign_in(client, client.get("/cases/"))
+
+    @pytest.mark.parametrize("first", ["/", "/report/", "/staff/guidance/", "/me/paging/"])
+    def test_another_page_first_does_not_restart_the_clock(self, client, worker, first):
+        """Once idle past the limit, only signing in again restarts the clock: opening a page
+        that is not protected first, then a case page, still signs out."""
+        client.force_login(worker)
+        idle_for(client, 3600)
+        assert client.get(first).status_code in (200, 302)
+        assert "_auth_user_id" in client.session  # that page itself did not sign out
+        assert is_signed_out_to_sign_in(client, client.get("/cases/"))
+
+    def test_a_report_handed_in_after_an_idle_hour_is_taken(self, client, people, rota):
+        from incidents.models import Case
+
+        worker = people["worker"]
+        client.force_login(worker)
+        assert client.get("/report/?kind=concern_colleague").status_code == 200
+        idle_for(client, 3600)  # a long report, typed slowly
+
+        response = client.post("/report/", {**CONCERN, "client_token": str(uuid.uuid4())})
+        case = Case.objects.get(reporter=worker)
+        assert response.status_code == 302
+        assert response["Location"] == f"/my-reports/{case.reference}/"
+        # The report is in; the page showing it asks for the password again first.
+        assert is_signed_out_to_sign_in(client, client.get(response["Location"]))
+
+    def test_information_added_after_an_idle_hour_is_taken(self, client, people, rota):
+        worker = people["worker"]
+        case = a_report_by(worker)
+        client.force_login(worker)
+        idle_for(client, 3600)
+        response = client.post(f"/my-reports/{case.reference}/add/", {"text": "He did it again."})
+        assert response.status_code == 302
+        assert case.notes.filter(author=worker).exists()
+        assert is_signed_out_to_sign_in(client, client.get(response["Location"]))
+
+    @pytest.mark.parametrize(
+        "path",
+        [
+            "/my-reports/",
+            "/my-reports/{ref}/",
+            "/breach-log/",
+            "/outcomes/",
+            "/outcomes/export.csv",
+            "/retention/",
+            "/subject-access/",
+            "/staff/team/",
+            "/admin/",
+        ],
+    )
+    def test_every_page_with_case_content_signs_out(self, client, people, rota, path):
+        case = a_report_by(people["worker"])
+        client.force_login(people["dpo"])
+        idle_for(client, 3600)
+        assert is_signed_out_to_sign_in(client, client.get(path.format(ref=case.reference)))
+
+    def test_the_api_signs_an_idle_session_out(self, client, people, rota):
+        case = a_report_by(people["worker"])
+        client.force_login(people["worker"])
+        idle_for(client, 3600)
+        response = client.get(f"/api/v1/reports/{case.reference}/")
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "not_authenticated"
+        assert "_auth_user_id" not in client.session
+
+    def test_a_token_still_counts_beside_an_idle_session(self, client, worker):
+        from staff.services import issue_api_token
+
+        _token, key = issue_api_token(user=worker, name="phone")
+        client.force_login(worker)
+        idle_for(client, 3600)
+        response = client.get("/api/v1/auth/tokens/", HTTP_AUTHORIZATION=f"Token {key}")
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
 
     def test_active_sessions_stay(self, client, worker, settings):
         settings.SESSION_IDLE_SECONDS = 60
