@@ -413,6 +413,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Reports from phones and integrations. Case content never leaves need-to-know.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema is public and the same for everyone: no credential is looked at to serve it
+    # (a session still owing its second factor would otherwise be refused it).
+    "SERVE_AUTHENTICATION": [],
     "ENUM_NAME_OVERRIDES": {"YesNoEnum": "incidents.models.YesNoUnsure.choices"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -225,3 +225,7 @@ class TestSessionUseOfTheApi:
         set_up_second_factor(worker)
         sign_in(client, worker)
         error_of(client.get(TOKENS_URL), 403, "second_factor_required")
+
+    def test_the_public_schema_opens_for_a_session_without_its_code(self, client, people):
+        sign_in(client, people["manager"])
+        assert client.get("/api/schema/").status_code == 200
