@@ -79,6 +79,12 @@ def report(request: HttpRequest) -> HttpResponse:
                 if not exc.extra:
                     form.add_error(None, exc.message)
             else:
+                if getattr(request, "idle_expired", False):
+                    # The report page will ask for the password first (the session went idle
+                    # while the report was typed): the sign-in page says the report arrived.
+                    messages.success(
+                        request, _("Report %(ref)s received. Thank you.") % {"ref": case.reference}
+                    )
                 return redirect("incidents:my-report", reference=case.reference)
     else:
         kind = request.GET.get("kind")

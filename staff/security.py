@@ -116,6 +116,8 @@ class IdleSignOutMiddleware:
             if idle > settings.SESSION_IDLE_SECONDS:
                 if self.is_protected(request):
                     return self.sign_out(request)
+                # A view handing in what was typed says so before the next page signs out.
+                request.idle_expired = True
                 return self.get_response(request)
             if idle > IDLE_TOUCH_SECONDS or IDLE_KEY not in request.session:
                 request.session[IDLE_KEY] = now

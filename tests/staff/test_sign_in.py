@@ -188,8 +188,11 @@ class TestIdleSignOut:
         case = Case.objects.get(reporter=worker)
         assert response.status_code == 302
         assert response["Location"] == f"/my-reports/{case.reference}/"
-        # The report is in; the page showing it asks for the password again first.
+        # The report is in; the page showing it asks for the password again first, and the
+        # sign-in page says the report arrived.
         assert is_signed_out_to_sign_in(client, client.get(response["Location"]))
+        sign_in_page = client.get("/accounts/login/").content.decode()
+        assert f"Report {case.reference} received." in sign_in_page
 
     def test_information_added_after_an_idle_hour_is_taken(self, client, people, rota):
         worker = people["worker"]
