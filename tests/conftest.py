@@ -1,6 +1,7 @@
 """Shared fixtures. The suite runs against real PostgreSQL and Redis and fails at once, loudly,
 if either is missing: a green run on SQLite would prove nothing about production."""
 
+import copy
 import os
 from contextlib import contextmanager
 
@@ -59,6 +60,17 @@ def _plain_http_for_tests():
     override.enable()
     yield
     override.disable()
+
+
+@pytest.fixture(autouse=True)
+def _rate_limits_left_as_found():
+    """A test may put other rate limits in place (settings.RATE_LIMITS = ...), which the settings
+    fixture undoes; one that changed the rules in place would leave them changed for every test
+    after it."""
+    rules = settings.RATE_LIMITS
+    before = copy.deepcopy(rules)
+    yield
+    assert rules == before, "RATE_LIMITS changed in place: assign new rules instead"
 
 
 @pytest.fixture(autouse=True)
