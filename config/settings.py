@@ -273,7 +273,7 @@ RATE_LIMITS = {
             "/accounts/password-reset/",
             "/accounts/two-factor/",
         ],
-        "per_person": env_int("RATE_LIMIT_SIGN_IN_PER_ADDRESS", 60),
+        "per_person": env_int("RATE_LIMIT_SIGN_IN_PER_PERSON", 60),
         "per_address": env_int("RATE_LIMIT_SIGN_IN_PER_ADDRESS", 60),
         "window_seconds": RATE_LIMIT_WINDOW_SECONDS,
     },
