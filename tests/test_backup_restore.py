@@ -1,5 +1,6 @@
 """The documented backup and restore, run once on a scratch database."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,12 +8,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from incidents.models import ReportKind
+from incidents import access
+from incidents.models import AccessAction, ReportKind
 from incidents.services import submit_report
 from tests.conftest import database_url_for_subprocess, subprocess_environment
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRATCH = "concernline_restore_check"
+# One scratch database per test process, so runs side by side never drop each other's.
+SCRATCH = f"concernline_restore_check_{os.getpid()}"
 
 
 @pytest.fixture
@@ -44,6 +47,13 @@ def test_backup_then_restore_into_a_scratch_database(people, rota, tmp_path, scr
         narrative="Kept across a restore.",
         grounds=["crime"],
     )
+    access.log_access(
+        user=people["manager"],
+        case=case,
+        action=AccessAction.VIEW,
+        basis=access.Basis.OWNER,
+        request=None,
+    )
     dump = tmp_path / "concernline.dump"
 
     backed_up = run("backup", str(dump), database_url_for_subprocess())
@@ -71,6 +81,19 @@ def test_backup_then_restore_into_a_scratch_database(people, rota, tmp_path, scr
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("OK:"), verified.stdout
+
+    # The restored audit tables are still append-only: their triggers came across too.
+    for table in ("incidents_timelineevent", "incidents_accesslogentry"):
+        with psycopg.connect(scratch_database) as restored_db:
+            assert restored_db.execute(
+                f"SELECT count(*) FROM {table} WHERE case_id = %s", [case.id]
+            ).fetchone()[0]
+            with pytest.raises(
+                psycopg.errors.InsufficientPrivilege, match="never changed or deleted"
+            ):
+                restored_db.execute(
+                    f"UPDATE {table} SET case_id = case_id WHERE case_id = %s", [case.id]
+                )
 
     again = run("restore", str(dump), scratch_database)
     assert again.returncode == 2 and "refusing" in again.stderr
