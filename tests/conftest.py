@@ -2,7 +2,10 @@
 if either is missing: a green run on SQLite would prove nothing about production."""
 
 import copy
+import json
 import os
+import subprocess
+import sys
 from contextlib import contextmanager
 
 import pytest
@@ -175,6 +178,23 @@ def subprocess_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in HARNESS_ONLY_ENV}
     env.update(overrides)
     return env
+
+
+def setting_in_subprocess(expression: str, **env: str):
+    """A setting's value (`expression` over `settings`, as JSON) in a fresh interpreter with
+    `env`: how config/settings.py reads the environment, unaffected by this test run's own."""
+    script = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({expression}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env=subprocess_environment(DJANGO_SETTINGS_MODULE="config.settings", **env),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def database_url_for_subprocess() -> str:

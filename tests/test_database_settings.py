@@ -2,16 +2,12 @@
 planned once (README, "Benchmarks"). That needs parameters bound by the server, not quoted
 into the SQL by psycopg."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from incidents.models import Case
-from tests.conftest import subprocess_environment
+from tests.conftest import setting_in_subprocess
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
@@ -31,18 +27,7 @@ def test_parameters_are_bound_by_the_server_and_repeated_statements_prepared(db)
 
 
 def database_options(**env: str) -> dict:
-    script = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.DATABASES['default']['OPTIONS']))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        env=subprocess_environment(DJANGO_SETTINGS_MODULE="config.settings", **env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return setting_in_subprocess("settings.DATABASES['default']['OPTIONS']", **env)
 
 
 def test_preparing_can_be_turned_off_for_a_pooler_in_transaction_mode():

@@ -21,15 +21,12 @@ from notifications.models import (
 from staff.models import Role
 from tests.conftest import make_person, refused
 from tests.notifications.test_paging import attempts, page, rule
-from tests.notifications.test_webhooks import BASE_URL, STATUS_PATH, TOKEN, post, sign
-
-
-@pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.PUBLIC_BASE_URL = BASE_URL
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
+from tests.notifications.test_webhooks import (
+    STATUS_PATH,
+    _twilio_settings,  # noqa: F401 (autouse: signed webhooks)
+    post,
+    sign,
+)
 
 
 @pytest.fixture

@@ -12,20 +12,17 @@ from notifications.models import AttemptStatus, Channel
 from staff.models import Role
 from tests.conftest import make_person
 from tests.notifications.test_paging import attempts, page, rule
-from tests.notifications.test_webhooks import BASE_URL, STATUS_PATH, TOKEN, post, sign
+from tests.notifications.test_webhooks import (
+    STATUS_PATH,
+    _twilio_settings,  # noqa: F401 (autouse: signed webhooks)
+    post,
+    sign,
+)
 
 # An ordinary work address, longer than a phone number.
 LONG = "firstname.lastname@example-care-trust.org.uk"
 # The longest address a User's email holds: 64 characters, "@", 189 characters.
 LONGEST = "f" * 64 + "@" + ".".join(["a" * 63, "b" * 63, "c" * 58]) + ".uk"
-
-
-@pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.PUBLIC_BASE_URL = BASE_URL
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.TWILIO_AUTH_TOKEN = TOKEN
-    settings.TWILIO_AUTH_TOKEN_SECONDARY = ""
 
 
 @pytest.mark.parametrize("address", [LONG, LONGEST], ids=["45", "254"])

@@ -66,6 +66,20 @@ def policy(name, steps, *, category="", urgency="") -> EscalationPolicy:
     return made
 
 
+def both_managers(people) -> EscalationPolicy:
+    """Every manager paged at once, then the safeguarding lead, then the DPO."""
+    return policy(
+        "Both managers",
+        [
+            {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
+            {"kind": StepKind.WAIT, "minutes": 5},
+            {"kind": StepKind.NOTIFY_PERSON, "person": people["safeguarding"]},
+            {"kind": StepKind.WAIT, "minutes": 5},
+            {"kind": StepKind.FALLBACK, "role": Role.DPO},
+        ],
+    )
+
+
 def three_step(people, rota=None) -> EscalationPolicy:
     return policy(
         "Urgent",
@@ -357,16 +371,7 @@ class TestSteering:
     def test_a_step_moves_on_once_every_page_it_sent_has_failed(
         self, people, rota, order, django_capture_on_commit_callbacks
     ):
-        policy(
-            "Both managers",
-            [
-                {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
-                {"kind": StepKind.WAIT, "minutes": 5},
-                {"kind": StepKind.NOTIFY_PERSON, "person": people["safeguarding"]},
-                {"kind": StepKind.WAIT, "minutes": 5},
-                {"kind": StepKind.FALLBACK, "role": Role.DPO},
-            ],
-        )
+        both_managers(people)
         capture = django_capture_on_commit_callbacks
         alert = raise_(capture, rota=rota)
         pages = list(alert.pages.order_by("pk"))
@@ -533,16 +538,7 @@ class TestPassOnFromAPage:
     def test_two_people_paged_in_one_step_pass_it_on_once(
         self, people, rota, django_capture_on_commit_callbacks
     ):
-        policy(
-            "Both managers",
-            [
-                {"kind": StepKind.NOTIFY_ROLE, "role": Role.MANAGER},
-                {"kind": StepKind.WAIT, "minutes": 5},
-                {"kind": StepKind.NOTIFY_PERSON, "person": people["safeguarding"]},
-                {"kind": StepKind.WAIT, "minutes": 5},
-                {"kind": StepKind.FALLBACK, "role": Role.DPO},
-            ],
-        )
+        both_managers(people)
         capture = django_capture_on_commit_callbacks
         alert = raise_(capture, rota=rota)
         self.press(people["manager"], "2", capture)

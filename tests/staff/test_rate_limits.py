@@ -1,9 +1,5 @@
 """Rate limits per person and per address: 429 with Retry-After, in plain words."""
 
-import json
-import subprocess
-import sys
-
 import pytest
 from django.test import Client
 from django_otp.oath import totp
@@ -13,7 +9,7 @@ from rest_framework.test import APIClient
 
 from incidents.models import Case
 from staff.services import confirm_totp_setup, start_totp_setup
-from tests.conftest import api_client_for, subprocess_environment
+from tests.conftest import api_client_for, setting_in_subprocess
 
 PASSWORD = "a-long-test-password"
 
@@ -184,18 +180,7 @@ class TestApiLimits:
 
 
 def configured_rate_limits(**env: str) -> dict:
-    script = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.RATE_LIMITS))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        env=subprocess_environment(DJANGO_SETTINGS_MODULE="config.settings", **env),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return setting_in_subprocess("settings.RATE_LIMITS", **env)
 
 
 def test_each_limit_is_read_from_its_own_variable():
