@@ -1052,7 +1052,6 @@ def handle_inbound_sms(*, provider_sid: str, from_number: str, to_number: str, b
                 from_number=from_number[:32],
                 to_number=to_number[:32],
                 body=body[:1600],
-                sender=senders[0] if len(senders) == 1 else None,
             )
             # Past the limit nothing is answered, which ends a loop with an auto-responder;
             # what the texts ask for (an acknowledgement among them) is still done.
@@ -1099,7 +1098,8 @@ def _answer(*, senders: list, body: str) -> tuple[str, User | None]:
             return _("Concernline: SMS pages are on again."), sender
         code = CODE_PATTERN.match("".join(words))
         if code is not None:
-            return _answer_code(senders, code.group(1), code.group(2))
+            reply, answering = _answer_code(senders, code.group(1), code.group(2))
+            return reply, answering or sender
         if sender is None:
             # A shared phone: only a page's own code says who is answering.
             logger.info("inbound SMS: a command without a code from a shared phone")
@@ -1130,7 +1130,8 @@ def _answer_command(sender, words: list[str]) -> str:
 
 
 def _answer_code(senders: list, code: str, letter: str) -> tuple[str, User | None]:
-    """A reply code names its page, and so which of the phone's people is answering."""
+    """A reply code names its page, and so which of the phone's people is answering (None for
+    a code that is none of theirs)."""
     page = (
         PageRequest.objects.select_related("recipient")
         .filter(pk=int(code), recipient__in=senders)
@@ -1138,9 +1139,7 @@ def _answer_code(senders: list, code: str, letter: str) -> tuple[str, User | Non
     )
     if page is None:
         logger.info("inbound SMS: reply code not sent to this phone")
-        return _("Concernline: code %(code)s is not one of your pages.") % {"code": code}, (
-            senders[0] if len(senders) == 1 else None
-        )
+        return _("Concernline: code %(code)s is not one of your pages.") % {"code": code}, None
     sender = page.recipient
     with translation.override(sender.language):
         command = "ack" if letter == "A" else "escalate"

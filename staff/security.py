@@ -163,8 +163,9 @@ class SecondFactorRequiredMiddleware:
         ):
             from django_otp import user_has_device
 
-            if held_to_second_factor(user):
-                target = "two-factor-verify" if user_has_device(user) else "two-factor-setup"
+            has_device = user_has_device(user)
+            if held_to_second_factor(user, has_device=has_device):
+                target = "two-factor-verify" if has_device else "two-factor-setup"
                 query = urlencode({"next": request.get_full_path()})
                 return redirect(f"{reverse(target)}?{query}")
         return self.get_response(request)
