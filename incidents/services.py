@@ -411,6 +411,25 @@ def record_acknowledgement(*, case_id: int, user_id: int, at, via: str) -> None:
         )
 
 
+def catch_up_acknowledgements() -> int:
+    """Give each case its side of an acknowledgement that never arrived: the alert committed
+    as acknowledged, then the process died before record_acknowledgement ran (it follows on
+    commit, see receivers). Recorded as of the alert's own acknowledgement, so the owner, the
+    clock and the timeline read as if nothing had happened; a second run, or the late signal
+    itself, changes nothing. Run by the clock sweep, before any clock is judged. Returns how
+    many cases were caught up."""
+    missed = Alert.objects.filter(
+        owner_type=Case.ALERT_OWNER_TYPE,
+        state=AlertState.ACKNOWLEDGED,
+        owner_id__in=Case.objects.filter(status=CaseStatus.REPORTED).values("id"),
+    ).values_list("owner_id", "acknowledged_by_id", "acknowledged_at", "acknowledged_via")
+    caught_up = 0
+    for case_id, user_id, at, via in missed:
+        record_acknowledgement(case_id=case_id, user_id=user_id, at=at, via=via)
+        caught_up += 1
+    return caught_up
+
+
 # ---------------------------------------------------------------------------------------------
 # Review, outcome and the disciplinary procedure. Each transition locks the case, checks the
 # actor's basis (incidents.access) and the current state, writes the state and a timeline event
@@ -993,7 +1012,8 @@ def sweep_clocks(*, now=None) -> dict:
     """Warn before a clock runs out, escalate when it has. Each clock is handled under its row
     lock and marked, so a second sweep (or two beats at once) does nothing again."""
     now = now or timezone.now()
-    done = {"warned": 0, "breached": 0}
+    # An acknowledgement the case never heard of meets its clock first: no false breach.
+    done = {"acknowledgements_caught_up": catch_up_acknowledgements(), "warned": 0, "breached": 0}
     for clock_id in list(due_clocks(now).values_list("id", flat=True)):
         with transaction.atomic():
             clock = (
