@@ -509,7 +509,7 @@ def send_notification_attempt(*, attempt_id: int) -> None:
         )
         if attempt is None or attempt.status != AttemptStatus.PENDING:
             return
-        if attempt.page_id and attempt.page.closed_at and attempt.step > 0:
+        if attempt.page_id and attempt.page.closed_at:
             _move(attempt, AttemptStatus.FAILED, error_message="Not sent: the page was closed")
             return
         delay = _throttle_delay(attempt, now)
@@ -532,8 +532,8 @@ def send_first_page_attempts(*, attempt_ids: list[int]) -> None:
     """Send the attempts a page step has just committed, one after another, right away: what
     an escalation step does after its commit. Each is claimed just before its provider call
     (so a crash leaves the rest pending, for the sweeper), exactly as send_notification_attempt
-    would; the first try of an important page's first step, which nothing can hold back (no
-    per-phone limit, no closed-page check), is claimed and answered in one statement each on
+    would; the first try of an important page's first step, which no per-phone limit holds
+    back, is claimed (unless its page was closed) and answered in one statement each on
     PostgreSQL. Anything else goes through send_notification_attempt. An error is logged, not
     raised: the attempt sweeper sends whatever is still pending."""
     for attempt_id in attempt_ids:
@@ -587,7 +587,8 @@ def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
 
 
 # The claim of send_notification_attempt for the one case that needs no check but "still
-# pending": the first try of an important page's first step by SMS or call. The status change
+# pending" and "its page still open": the first try of an important page's first step by SMS
+# or call. The status change
 # is written by the same statement, so the claim is whole or absent. The page is read by its
 # primary key in a scalar subquery, which PostgreSQL cannot turn into a join: as a join it was
 # planned, while the tables' statistics were young, as a scan of every page ever sent.
@@ -598,7 +599,7 @@ WITH claimed AS (
     WHERE a.id = %(id)s AND a.status = %(pending)s AND a.tries = 0 AND a.step = 0
         AND a.channel IN (%(sms)s, %(call)s)
         AND (
-            SELECT p.step = 0 AND p.importance = %(important)s
+            SELECT p.step = 0 AND p.importance = %(important)s AND p.closed_at IS NULL
             FROM notifications_pagerequest AS p WHERE p.id = a.page_id
         )
     RETURNING a.id, a.recipient_id, a.channel, a."to", a.body, a.topic, a.page_id

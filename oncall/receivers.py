@@ -4,7 +4,6 @@ from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from notifications.models import AttemptStatus, NotificationAttempt
-from notifications.services import close_pages
 from notifications.signals import attempt_status_changed, inbound_command, page_exhausted
 
 from .models import Alert, AlertState, Page
@@ -15,7 +14,7 @@ from .services import (
     move_on_after_exhausted_page,
     pass_on_page,
 )
-from .signals import alert_acknowledged, page_status_changed
+from .signals import page_status_changed
 
 TOPIC_PREFIX = "oncall.page:"
 
@@ -102,13 +101,6 @@ def relay_page_status(
         error_code=error_code,
         at=at,
     )
-
-
-@receiver(alert_acknowledged, sender=Alert, dispatch_uid="oncall.stop_paging_on_ack")
-def stop_paging_on_ack(sender, *, alert_id, user_id, via, **kwargs) -> None:
-    """No retry call or next channel for an alert someone acknowledged."""
-    topics = [p.topic for p in Page.objects.filter(alert_id=alert_id)]
-    close_pages(topics=topics, acknowledged_by_id=user_id, via=via)
 
 
 @receiver(page_exhausted, dispatch_uid="oncall.move_on_when_exhausted")

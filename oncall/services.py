@@ -450,12 +450,18 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
     """Stop an alert's escalation and record who took it. Only someone paged for the alert may
     acknowledge it; acknowledging twice changes nothing. An urgent alert then waits
     ESCALATION_REVIEW_MINUTES to be resolved (taken into review) before the acknowledger is
-    reminded, and as long again before it re-opens (0: never)."""
+    reminded, and as long again before it re-opens (0: never).
+
+    Every page sent so far is closed in the same transaction, under the alert's lock (alert,
+    then its pages, as resolve_alerts): no retry call or next channel follows, even if this
+    process dies straight after the commit, and a page a reassignment sends afterwards is not
+    one of them."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if alert.state != AlertState.TRIGGERED:
             return alert
-        if not alert.pages.filter(recipient=actor).exists():
+        pages = list(alert.pages.only("pk", "recipient_id"))
+        if not any(page.recipient_id == actor.pk for page in pages):
             raise AlertError(_("Only a person paged for this alert can acknowledge it."))
         now = timezone.now()
         alert.state = AlertState.ACKNOWLEDGED
@@ -468,6 +474,7 @@ def acknowledge_alert(*, alert: Alert, actor: User, via: str) -> Alert:
         if alert.urgency == Urgency.URGENT and settings.ESCALATION_REVIEW_MINUTES:
             alert.next_step_at = now + _minutes(settings.ESCALATION_REVIEW_MINUTES)
         alert.save(update_fields=STEP_STATE_FIELDS)
+        close_pages(topics=[page.topic for page in pages], acknowledged_by_id=actor.id, via=via)
         _enqueue_step(alert)
         payload = {
             "alert_id": alert.id,

@@ -11,6 +11,7 @@ import pytest
 
 from incidents import services
 from incidents.models import CaseClock, CaseStatus, ClockKind, ReportKind, TimelineKind
+from notifications.models import PageRequest
 from oncall.models import Alert, AlertState
 from tests.conftest import database_url_for_subprocess, subprocess_environment
 
@@ -95,6 +96,15 @@ def test_the_clock_sweep_gives_the_case_its_acknowledgement(crashed, people):
     assert event.data == {"via": "sms"}
     clock = CaseClock.objects.get(case=case, kind=ClockKind.ACKNOWLEDGEMENT)
     assert clock.met_at == alert.acknowledged_at
+
+
+def test_the_pages_closed_with_the_alert_so_no_retry_call_follows(crashed, people):
+    """Closed in the acknowledgement's own transaction, not by news after it: the process's
+    death leaves no page open for the retry call or the email."""
+    case, alert = crashed
+    requests = PageRequest.objects.filter(topic__in=[p.topic for p in alert.pages.all()])
+    assert requests and all(request.closed_at is not None for request in requests)
+    assert requests.get(recipient=people["manager"]).acknowledged_via == "sms"
 
 
 def test_caught_up_before_the_clock_is_judged(crashed):

@@ -83,6 +83,21 @@ def test_an_attempt_sent_already_is_not_sent_again(people, outbox):
     assert len(outbox) == 1 and len(sms_outbox.calls) == 1
 
 
+def test_a_first_try_whose_page_was_closed_is_not_sent(people, outbox):
+    """Acknowledged (or the case taken into review) between the step's commit and its send:
+    the claim leaves it, and the general way records why it was not sent."""
+    ids = committed_page(people["manager"])
+    services.close_pages(topics=[TOPIC])
+
+    services.send_first_page_attempts(attempt_ids=ids)
+
+    assert outbox == [] and sms_outbox.calls == []
+    assert (
+        list(NotificationAttempt.objects.values_list("status", "error_message"))
+        == [(AttemptStatus.FAILED, "Not sent: the page was closed")] * 2
+    )
+
+
 def test_a_normal_page_goes_the_general_way_and_keeps_the_per_phone_limit(people, outbox, settings):
     """Only an important page's first try is never held back; a normal page's SMS still
     waits for the phone's limit (send_notification_attempt's check)."""

@@ -6,10 +6,21 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications.models import InboundMessage
-from notifications.services import handle_inbound_sms
+from notifications.models import AttemptStatus, InboundMessage, NotificationAttempt, PageRequest
+from notifications.services import (
+    handle_inbound_sms,
+    send_notification_attempt,
+    sweep_notification_attempts,
+)
 from oncall.models import Alert, AlertState
-from oncall.services import AlertError, acknowledge_alert, raise_alert, run_alert_step, sweep_alerts
+from oncall.services import (
+    AlertError,
+    acknowledge_alert,
+    raise_alert,
+    reassign_alert,
+    run_alert_step,
+    sweep_alerts,
+)
 from oncall.signals import alert_acknowledged
 
 OWNER_TYPE = "tests.thing"  # not a case, so incidents' receivers stay out of the way
@@ -125,6 +136,61 @@ class TestAcknowledgeAlert:
         assert alert.state == AlertState.TRIGGERED and alert.acknowledged_by is None
         assert (alert.active_token, alert.next_step_at) == (token, due)
         assert acknowledged == []
+
+    def test_a_retry_of_the_first_text_is_not_sent_after_the_acknowledgement(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        """The first text failed for a moment and waits to be tried again (as a transient
+        provider error leaves it) when the manager acknowledges: neither its retry task nor the
+        sweeper sends it, and nothing pages them again."""
+        capture = django_capture_on_commit_callbacks
+        alert = paged_alert(rota, capture)
+        (page,) = alert.pages.all()
+        text = NotificationAttempt.objects.get(topic=page.topic, step=0, channel="sms")
+        NotificationAttempt.objects.filter(pk=text.pk).update(
+            status=AttemptStatus.PENDING, next_try_at=timezone.now()
+        )
+        sent = len(outbox)
+
+        with capture(execute=True):
+            acknowledge_alert(alert=alert, actor=people["manager"], via="web")
+            send_notification_attempt(attempt_id=text.pk)  # the retry task
+            sweep_notification_attempts(now=timezone.now() + timedelta(hours=1))
+
+        text.refresh_from_db()
+        assert (text.status, text.error_message) == (
+            AttemptStatus.FAILED,
+            "Not sent: the page was closed",
+        )
+        assert len(outbox) == sent
+
+    def test_the_pages_close_with_the_acknowledgement_not_after_it(
+        self, people, rota, django_capture_on_commit_callbacks
+    ):
+        alert = paged_alert(rota, django_capture_on_commit_callbacks)
+        (page,) = alert.pages.all()
+
+        with django_capture_on_commit_callbacks(execute=False):
+            acknowledge_alert(alert=alert, actor=people["manager"], via="sms")
+            # Before any on-commit work: the page is closed by the acknowledgement's own write.
+            request = PageRequest.objects.get(topic=page.topic)
+            assert request.closed_at is not None and request.acknowledged_via == "sms"
+
+    def test_a_page_sent_after_the_acknowledgement_stays_open(
+        self, people, rota, outbox, django_capture_on_commit_callbacks
+    ):
+        """Reassigned after an acknowledgement, in another transaction: the new page is not
+        closed by the earlier acknowledgement, whenever its news arrives."""
+        capture = django_capture_on_commit_callbacks
+        alert = paged_alert(rota, capture)
+        with capture(execute=True):
+            acknowledge_alert(alert=alert, actor=people["manager"], via="web")
+        with capture(execute=True):
+            reassign_alert(alert=alert, actor=people["manager"], to=people["manager2"])
+
+        new = alert.pages.get(recipient=people["manager2"])
+        assert PageRequest.objects.get(topic=new.topic).closed_at is None
+        assert [m["to"] for m in outbox][-1] == str(people["manager2"].phone)
 
     def test_being_paged_for_another_alert_is_not_enough(
         self, people, rota, django_capture_on_commit_callbacks
