@@ -58,6 +58,10 @@ SETTABLE_STATUSES = ("sent", "delivered", "undelivered", "failed")
 UNANSWERED_CALL_STATUSES = ("no-answer", "busy", "failed")
 MACHINE_ANSWER = "machine_end_beep"
 MAX_TWIML_HOPS = 6
+# How long a call rings before Twilio gives up with "no-answer": its `Timeout` parameter, a
+# positive whole number of seconds (else error 21208), 60 unless given, at most 600.
+DEFAULT_RING_SECONDS = 60
+MAX_RING_SECONDS = 600
 UNREACHABLE_ERROR_CODE = 30003
 # Twilio's default opt-out and opt-in keywords: after one of the first, Twilio refuses to send
 # to the phone (error 21610) until it sends one of the second.
@@ -347,6 +351,7 @@ class Call:
     machine_detection: str | None
     created_at: datetime
     request_received_at: float
+    ring_seconds: int = DEFAULT_RING_SECONDS
     status: str = "queued"
     answered_by: str | None = None
     digits: str = ""
@@ -404,6 +409,7 @@ class Call:
             "status_callback": self.status_callback,
             "status_callback_event": self.status_callback_events,
             "machine_detection": self.machine_detection,
+            "timeout": self.ring_seconds,
             "answered_by": self.answered_by,
             "digits": self.digits,
             "said": list(self.said),
@@ -570,6 +576,11 @@ class Sandbox:
         has_instructions = twiml or first(form, "ApplicationSid")
         if not has_instructions and not url.startswith(("http://", "https://")):
             raise TwilioApiError(status=400, code=21205, message=f"Url is not a valid URL: {url}")
+        timeout = first(form, "Timeout") or str(DEFAULT_RING_SECONDS)
+        if not timeout.isdigit() or int(timeout) < 1:
+            raise TwilioApiError(
+                status=400, code=21208, message=f"Timeout must be a positive integer: {timeout}"
+            )
         call = Call(
             sid=new_sid("CA"),
             account_sid=self.account_sid,
@@ -582,6 +593,7 @@ class Sandbox:
             machine_detection=first(form, "MachineDetection") or None,
             created_at=utcnow(),
             request_received_at=received_at,
+            ring_seconds=min(int(timeout), MAX_RING_SECONDS),
         )
         with self._lock:
             self._calls[call.sid] = call
@@ -844,11 +856,17 @@ class Sandbox:
         return self.call_status_callback(sid=sid, status=status)
 
     def _ring(self, sid: str) -> None:
-        """A new call starts ringing after the delivery delay, as Twilio's would."""
+        """A new call starts ringing after the delivery delay, as Twilio's would, and ends
+        "no-answer" if nobody answers it within its `Timeout`."""
         if self._closed.wait(self.delivery_delay):
             return
         try:
             self.call_status_callback(sid=sid, status="ringing", only_from="queued")
+            with self._lock:
+                ring_seconds = self._get_call(sid).ring_seconds
+            if self._closed.wait(ring_seconds):
+                return
+            self.call_status_callback(sid=sid, status="no-answer", only_from="ringing")
         except TwilioApiError:  # forgotten by a reset meanwhile
             return
 

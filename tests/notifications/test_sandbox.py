@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.client import HTTPConnection
@@ -521,6 +522,64 @@ def test_an_unanswered_call_sends_its_signed_status(
     assert last.params["CallStatus"] == outcome and last.signature_valid
     bad, _ = control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"digits": "1"})
     assert bad == 400  # an ended call cannot be answered
+
+
+def test_a_call_nobody_answers_ends_no_answer_after_its_timeout(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    call = client.calls.create(
+        to=MANAGER_PHONE,
+        from_=SANDBOX_NUMBER,
+        url=app.url + "/voice/answer?attempt=7",
+        status_callback=app.url + "/voice/status",
+        timeout=1,
+    )
+
+    ringing, ended = app.wait_for(2, path="/voice/status")
+
+    assert (ringing.params["CallStatus"], ended.params["CallStatus"]) == ("ringing", "no-answer")
+    assert ended.signature_valid
+    assert client.calls(call.sid).fetch().status == "no-answer"
+    _status, [summary] = control(sandbox, "/_sandbox/calls.json")
+    assert summary["timeout"] == 1
+
+
+def test_a_call_answered_in_time_does_not_end_no_answer(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    call = client.calls.create(
+        to=MANAGER_PHONE,
+        from_=SANDBOX_NUMBER,
+        url=app.url + "/voice/answer?attempt=7",
+        status_callback=app.url + "/voice/status",
+        timeout=1,
+    )
+    app.wait_for(1, path="/voice/status")  # ringing
+    control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"digits": "1"})
+
+    time.sleep(1.5)  # past the ring timeout
+
+    statuses = [w.params["CallStatus"] for w in app.webhooks if w.path == "/voice/status"]
+    assert statuses == ["ringing", "in-progress", "completed"]
+
+
+def test_a_call_rings_sixty_seconds_unless_told_and_no_more_than_600(
+    client: Client, sandbox: SandboxServer, app: FakeApp
+) -> None:
+    for timeout, expected in ((None, 60), (900, 600)):
+        client.calls.create(
+            to=MANAGER_PHONE,
+            from_=SANDBOX_NUMBER,
+            url=app.url + "/voice/answer",
+            **({} if timeout is None else {"timeout": timeout}),
+        )
+        _status, calls = control(sandbox, "/_sandbox/calls.json")
+        assert calls[-1]["timeout"] == expected
+    with pytest.raises(TwilioRestException) as error:
+        client.calls.create(
+            to=MANAGER_PHONE, from_=SANDBOX_NUMBER, url=app.url + "/voice/answer", timeout=0
+        )
+    assert (error.value.status, error.value.code) == (400, 21208)
 
 
 def test_simulator_page_offers_call_buttons(

@@ -183,14 +183,16 @@ class TestTwilioProviderCalls:
         return NotificationAttempt.objects.get(recipient=person, channel="call")
 
     def test_a_call_asks_for_machine_detection_and_our_callbacks(
-        self, sandbox, people, django_capture_on_commit_callbacks
+        self, sandbox, people, settings, django_capture_on_commit_callbacks
     ):
+        settings.PAGING_CALL_RING_SECONDS = 25
         attempt = send(self.page_by_call(people["manager"], django_capture_on_commit_callbacks))
 
         [call] = sandbox.sandbox.list_calls()
         assert call["url"] == f"{BASE_URL}/twilio/voice/answer/?attempt={attempt.id}"
         assert call["status_callback"] == f"{BASE_URL}/twilio/voice/status/"
         assert call["machine_detection"] == "Enable"
+        assert call["timeout"] == 25  # rings this long, then Twilio tells us "no-answer"
         assert set(call["status_callback_event"]) == {
             "initiated",
             "ringing",
