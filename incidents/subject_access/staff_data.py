@@ -5,7 +5,7 @@ from django.db.models import Q
 from staff.models import Role, User
 
 from ..models import AccessLogEntry, BreakGlass
-from .marks import Marker
+from .marks import Marker, mark
 from .values import iso, label
 
 
@@ -106,9 +106,13 @@ def paging_json(subject: User, m: Marker) -> dict:
         .prefetch_related("status_changes")
         .order_by("created_at", "id")
     )
-    inbound = InboundMessage.objects.filter(
-        Q(sender=subject) | (Q(from_number=phone) if phone else Q(pk__in=[]))
-    ).order_by("received_at", "id")
+    inbound = (
+        InboundMessage.objects.filter(
+            Q(sender=subject) | (Q(from_number=phone) if phone else Q(pk__in=[]))
+        )
+        .select_related("sender")
+        .order_by("received_at", "id")
+    )
     return {
         "rota_turns": [
             {"rota": member.layer.rota.name, "layer": member.layer.name, "order": member.position}
@@ -197,16 +201,30 @@ def paging_json(subject: User, m: Marker) -> dict:
             }
             for attempt in attempts
         ],
-        "messages_received": [
-            {
-                "from": message.from_number,
-                "text": message.body,
-                "our_answer": message.reply,
-                "at": iso(message.received_at),
-            }
-            for message in inbound
-        ],
+        "messages_received": [_received(message, subject, m) for message in inbound],
     }
+
+
+def _received(message, subject: User, m: Marker) -> dict:
+    """An SMS from the subject's number. A phone shared with others (an on-call handset) also
+    carries what they sent: those, and any whose sender could not be told, are marked."""
+    row = {
+        "from": message.from_number,
+        "text": message.body,
+        "our_answer": message.reply,
+        "at": iso(message.received_at),
+    }
+    if message.sender_id == subject.pk:
+        return row
+    if message.sender is not None:
+        row["sent_by"] = m.person(message.sender, "sent the SMS from a shared phone")
+        reason = "another member of staff's SMS, sent from a phone they share with the subject"
+    else:
+        row["sent_by"] = None
+        reason = "an SMS from a shared phone: it may have been sent by someone else"
+    row["text"] = mark(message.body, reason) if message.body else message.body
+    row["our_answer"] = mark(message.reply, reason) if message.reply else message.reply
+    return row
 
 
 def guidance_json(subject: User, m: Marker) -> dict:

@@ -360,6 +360,40 @@ class TestStaffSubject:
         assert "Spoke to Cara Jones and Owen Price." not in everything
         assert not any(name.startswith("attachments/") for name in archive.namelist())
 
+    def test_sms_others_sent_from_a_shared_phone_are_marked(self, named, held):
+        """Mina and Owen share the on-call handset: what Owen texted from it is his, not hers,
+        and a text the shared phone sent without a code cannot be told apart."""
+        from notifications.models import InboundMessage
+
+        mina, owen = named["manager"], named["manager2"]
+        User.objects.filter(pk=owen.pk).update(phone=mina.phone)
+        shared = str(mina.phone)
+        InboundMessage.objects.create(
+            provider_sid="SM-mina", from_number=shared, body="12A", sender=mina, reply="ok"
+        )
+        InboundMessage.objects.create(
+            provider_sid="SM-owen",
+            from_number=shared,
+            body="Owen here, at the dentist until 3",
+            sender=owen,
+            reply="Concernline did not understand.",
+        )
+        InboundMessage.objects.create(
+            provider_sid="SM-who", from_number=shared, body="ACK", reply="This phone is shared."
+        )
+
+        _result, archive = export(named, staff=mina)
+        received = read_json(archive, "paging.json")["messages_received"]
+        by_text = {(r["text"]["value"] if is_marked(r["text"]) else r["text"]): r for r in received}
+        assert set(by_text) == {"12A", "Owen here, at the dentist until 3", "ACK"}
+        assert by_text["12A"]["text"] == "12A" and by_text["12A"]["our_answer"] == "ok"
+        owens = by_text["Owen here, at the dentist until 3"]
+        assert is_marked(owens["text"]) and is_marked(owens["our_answer"])
+        assert owens["sent_by"]["value"] == "Owen Price" and is_marked(owens["sent_by"])
+        assert is_marked(by_text["ACK"]["text"])
+        marked = {e["value"] for e in read_json(archive, "redactions.json")}
+        assert "Owen here, at the dentist until 3" in marked
+
 
 class TestServiceUserSubject:
     def test_holds_the_cases_naming_the_reference_with_everyone_else_marked(self, named, held):
