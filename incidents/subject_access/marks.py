@@ -44,6 +44,13 @@ class Marker:
     def is_subject_text(self, text: str) -> bool:
         return bool(text) and self._own is not None and bool(self._own.search(text))
 
+    def names_only_subject(self, text: str) -> bool:
+        """`text` is the subject's own name (or email, or reference) and nothing more: with
+        those taken out, no word is left that could name someone else."""
+        if not self.is_subject_text(text):
+            return False
+        return re.search(r"\w", self._own.sub(" ", text)) is None
+
     def third_parties_in(self, text: str) -> list[str]:
         """Names of others in `text`, leaving out any that are part of the subject's own
         name (another "Sam" inside "Sam Jones" is not a third party)."""
@@ -87,8 +94,9 @@ class Marker:
         return text
 
     def name_field(self, value: str, what: str):
-        """A structured field that names a person: marked unless it names the subject."""
-        if not value or self.is_subject_text(value):
+        """A structured field that names a person: marked unless it names the subject alone
+        ("Cara Jones and her sister Ann" names someone else too)."""
+        if not value or self.names_only_subject(value):
             return value
         return mark(value, f"third party named in the report ({what})")
 

@@ -360,6 +360,24 @@ class TestStaffSubject:
         assert "Spoke to Cara Jones and Owen Price." not in everything
         assert not any(name.startswith("attachments/") for name in archive.namelist())
 
+    def test_a_name_field_naming_them_and_someone_else_is_marked(self, named, held):
+        """A structured field is the subject's own only when it names nobody else: "Cara Jones
+        and Rhys Bowen" names Rhys, whom the system has no account for, as well."""
+        with_both = services.submit_report(
+            reporter=named["other_worker"],
+            kind=ReportKind.CONCERN_COLLEAGUE,
+            narrative="Two colleagues discussed a service user in the canteen.",
+            details={"colleague": "Cara Jones and Rhys Bowen", "occurred": "Friday"},
+        )
+        _result, archive = export(named, staff=named["worker"])
+        cases = read_json(archive, "cases.json")
+        colleague = by_reference(cases, with_both.reference)["report"]["details"]["colleague"]
+        assert is_marked(colleague) and colleague["value"] == "Cara Jones and Rhys Bowen"
+        # Her name alone is still hers.
+        concern = by_reference(cases, held["concern"].reference)
+        assert concern["report"]["details"]["colleague"] == "Cara Jones"
+        assert_no_unmarked(archive, ["Rhys Bowen"])
+
     def test_sms_others_sent_from_a_shared_phone_are_marked(self, named, held):
         """Mina and Owen share the on-call handset: what Owen texted from it is his, not hers,
         and a text the shared phone sent without a code cannot be told apart."""
