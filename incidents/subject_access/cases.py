@@ -193,7 +193,7 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
         "ico_notified": case.ico_notified,
         "people_affected_told": case.subjects_told,
         "breach_decided_at": iso(case.breach_decided_at),
-        "local_authority_reference": case.local_authority_reference,
+        "local_authority_reference": _local_authority_reference(case, m),
         "safeguarding_referred_at": iso(case.safeguarding_referred_at),
         "anonymised_at": iso(case.anonymised_at),
         "report": {
@@ -274,6 +274,15 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
             for entry in log_rows.get(case.id, [])
         ],
     }
+
+
+def _local_authority_reference(case: Case, m: Marker):
+    """The local authority's reference for a safeguarding referral: it leads to the service
+    user's record there, so it is theirs, and marked unless they are the subject."""
+    value = case.local_authority_reference
+    if not value or (m.subject_ref and case.report.service_user_ref == m.subject_ref):
+        return value
+    return mark(value, "the local authority's reference for a service user's safeguarding referral")
 
 
 def _note_text(note: CaseNote, m: Marker, not_theirs: bool):

@@ -378,6 +378,18 @@ class TestStaffSubject:
         assert concern["report"]["details"]["colleague"] == "Cara Jones"
         assert_no_unmarked(archive, ["Rhys Bowen"])
 
+    def test_the_local_authority_reference_is_the_service_users(self, named, held):
+        Case.objects.filter(pk=held["urgent"].pk).update(local_authority_reference="LA-55501")
+        _result, archive = export(named, staff=named["worker"])
+        urgent = by_reference(read_json(archive, "cases.json"), held["urgent"].reference)
+        assert is_marked(urgent["local_authority_reference"])
+        assert urgent["local_authority_reference"]["value"] == "LA-55501"
+        assert_no_unmarked(archive, ["LA-55501"])
+        # The service user's own export: theirs, not marked.
+        _result, archive = export(named, service_user_ref="SU-7")
+        urgent = by_reference(read_json(archive, "cases.json"), held["urgent"].reference)
+        assert urgent["local_authority_reference"] == "LA-55501"
+
     def test_sms_others_sent_from_a_shared_phone_are_marked(self, named, held):
         """Mina and Owen share the on-call handset: what Owen texted from it is his, not hers,
         and a text the shared phone sent without a code cannot be told apart."""
