@@ -183,7 +183,7 @@ def _open_case(
                 urgency=Urgency.URGENT,
                 rota=rota,
                 category=kind,
-                hints={"line_manager_id": reporter.line_manager_id},
+                hints={"line_manager_id": reporter.line_manager_id, "not_to_page": [reporter.id]},
             )
             events.append(
                 {
@@ -490,11 +490,12 @@ def _start_new_case_clocks(*, case: Case, now) -> None:
 
 def _first_owner(*, reporter: User, now) -> User | None:
     """Who takes a case that pages nobody: the reporter's line manager, or with none, the
-    manager on call now; if nobody is, the acknowledgement clock escalates."""
+    manager on call now, never the reporter themselves (a manager on call who reports); if
+    nobody is, the acknowledgement clock escalates."""
     manager = reporter.line_manager
     if manager is None or not manager.is_active:
         on_call = on_call_kept(rota_id=None, when=now)
-        manager = on_call[0] if on_call else None
+        manager = next((person for person in on_call if person.pk != reporter.pk), None)
     return manager
 
 
@@ -960,13 +961,14 @@ def _clock_people(clock: CaseClock) -> list[User]:
 
 def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
     """Whoever is above the people on the clock: the first one's line manager, otherwise the
-    on-call manager now."""
+    on-call manager now. Never the case's reporter: the escalation opens the case to them."""
+    passed_over = {p.id for p in people} | {clock.case.reporter_id}
     for person in people:
         manager = person.line_manager
-        if manager is not None and manager.is_active and manager.id not in {p.id for p in people}:
+        if manager is not None and manager.is_active and manager.id not in passed_over:
             return manager
     for person in on_call_kept(rota_id=None, when=now):
-        if person.id not in {p.id for p in people}:
+        if person.id not in passed_over:
             return person
     return None
 

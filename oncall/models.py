@@ -262,7 +262,8 @@ class Alert(models.Model):
     # a policy or a rota never changes a running alert (see services.snapshot_for).
     snapshot = models.JSONField(default=dict, blank=True)
     category = models.CharField(max_length=32, blank=True)
-    # Generic hints from the owner, e.g. {"line_manager_id": 12}; ids only, never content.
+    # Generic hints from the owner, e.g. {"line_manager_id": 12, "not_to_page": [7]} (the
+    # reporter, who is never paged); ids only, never content.
     hints = models.JSONField(default=dict, blank=True)
     # How many times the policy's "repeat" step has sent the escalation back.
     loop = models.PositiveIntegerField(default=0)

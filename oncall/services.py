@@ -283,10 +283,16 @@ def _notify(
     """Page everyone the step reaches. Anyone unreachable is a warning on the record; a step
     that reaches nobody pages the policy's fallback instead, never nothing."""
     found, reason = _resolve(alert, step)
+    # Never the person whose report raised the alert (a manager on call who reports): they
+    # know already, and must not be the one to answer for their own report.
+    not_to_page = set(alert.hints.get("not_to_page", []))
+    found = [p for p in found if p.id not in not_to_page]
     recipients = [p for p in found if _reachable(p)]
     unreachable = [p.id for p in found if not _reachable(p)]
     if not recipients:
-        recipients = fallback_people(_steps(alert)[-1])
+        fallback = fallback_people(_steps(alert)[-1])
+        # Them only if nobody else at all can be paged: never nothing.
+        recipients = [p for p in fallback if p.id not in not_to_page] or fallback
         _tell(
             alert,
             "nobody_to_page",
@@ -786,6 +792,11 @@ def reassign_alert(*, alert: Alert, actor: User, to: User) -> Alert:
             raise AlertError(_("Only a manager or a person paged for this alert can reassign it."))
         if not _reachable(to):
             raise AlertError(_("%(name)s has no mobile number to page.") % {"name": to})
+        if to.id in alert.hints.get("not_to_page", []):
+            raise AlertError(
+                _("%(name)s made this report and cannot take it: choose someone else.")
+                % {"name": to}
+            )
         now = timezone.now()
         _reopen(alert)
         _page(alert, to, step=alert.current_step, reason="reassigned")

@@ -41,7 +41,10 @@ class TestSubmitReport:
         alert = Alert.objects.get(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
         assert alert.state == AlertState.TRIGGERED and alert.step_tries == 1
         assert alert.category == "urgent_disclosure"
-        assert alert.hints == {"line_manager_id": people["worker"].line_manager_id}
+        assert alert.hints == {
+            "line_manager_id": people["worker"].line_manager_id,
+            "not_to_page": [people["worker"].id],
+        }
         kinds = list(case.timeline.values_list("kind", flat=True))
         assert kinds == [
             TimelineKind.REPORTED,
