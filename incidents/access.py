@@ -134,6 +134,12 @@ def log_export(*, user: User, cases: list[Case], request: HttpRequest | None) ->
     log_many(user=user, cases=cases, action="export", basis="outcomes_report", request=request)
 
 
+def log_listed(*, user: User, cases: list[Case], request: HttpRequest) -> None:
+    """One access-log row per case a case list showed (its reference, kind and status): the
+    list holds only cases the person may see (selectors.cases_visible_to)."""
+    log_many(user=user, cases=cases, action="list", basis="case_list", request=request)
+
+
 def log_many(
     *,
     user: User,

@@ -285,6 +285,7 @@ class TimelineEvent(models.Model):
 class AccessAction(models.TextChoices):
     VIEW = "view", _("Viewed")
     VIEW_AS_REPORTER = "view_reporter", _("Viewed own report")
+    LIST = "list", _("Seen in a case list")
     API_VIEW = "api_view", _("Read through the API")
     ACKNOWLEDGE = "acknowledge", _("Acknowledged")
     CHANGE = "change", _("Changed")

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from incidents import services
+from incidents import services, views
 from incidents.access import Basis
 from incidents.models import AccessAction, AccessLogEntry, Case, ReportKind, TimelineKind
 from incidents.services import submit_report
@@ -331,6 +331,44 @@ def test_case_list_shows_only_cases_on_need_to_know(client, people, open_case):
         body = response.content.decode()
         shown_to[role] = {shape for shape, case in cases.items() if case.reference in body}
     assert shown_to == LIST_EXPECTED
+
+
+def test_each_case_a_list_shows_is_access_logged(client, people, open_case):
+    cases = {shape: open_case(shape) for shape in CASES}
+    before = set(AccessLogEntry.objects.values_list("id", flat=True))
+
+    web_client(client, people, "dpo").get(reverse("incidents:case-list"))
+
+    rows = AccessLogEntry.objects.exclude(id__in=before)
+    assert [(r.case_id, r.user_id, r.action, r.basis) for r in rows] == [
+        (cases["breach"].id, people["dpo"].id, AccessAction.LIST, "case_list")
+    ]
+    assert rows[0].path == reverse("incidents:case-list")
+
+
+def test_a_long_list_comes_a_page_at_a_time_and_logs_only_that_page(client, people, rota):
+    cases = [
+        submit_report(
+            reporter=people["worker"],
+            kind=ReportKind.CONCERN_COLLEAGUE,
+            narrative=NARRATIVE,
+            details={"colleague": "B. Staff"},
+        )
+        for _ in range(views.CASES_PER_PAGE + 2)
+    ]
+    newest_first = [c.reference for c in reversed(cases)]
+    client.force_login(people["manager"])
+
+    first = client.get(reverse("incidents:case-list")).content.decode()
+    second = client.get(reverse("incidents:case-list") + "?list=all&page=2").content.decode()
+
+    assert all(ref in first for ref in newest_first[: views.CASES_PER_PAGE])
+    assert not any(ref in first for ref in newest_first[views.CASES_PER_PAGE :])
+    assert all(ref in second for ref in newest_first[views.CASES_PER_PAGE :])
+    assert "Page 1 of 2" in first and "?list=all&amp;page=2" in first
+    listed = AccessLogEntry.objects.filter(action=AccessAction.LIST)
+    assert listed.count() == len(cases)
+    assert set(listed.values_list("case_id", flat=True)) == {c.id for c in cases}
 
 
 def test_unknown_reference_is_404_even_for_the_paged_manager(client, people, open_case):
