@@ -156,7 +156,9 @@ def _case_json(case: Case, *, why: list[str], m: Marker, pages, log_rows, bundle
                     path,
                     "file contents are not checked automatically: review the file itself",
                 ),
-                "original_name": m.text(attachment.original_name),
+                # A file's name says what it holds ("Mrs X care plan.pdf"): content about
+                # others in a case the subject only handled, as the report's own words are.
+                "original_name": m.text(attachment.original_name, not_about_subject=not_theirs),
                 "content_type": attachment.content_type,
                 "size": attachment.size,
                 "sha256": attachment.sha256,

@@ -254,6 +254,19 @@ class TestStaffSubject:
         readme = archive.read("README.txt").decode()
         assert "redaction_review" in readme and REASON in readme
 
+    def test_a_file_name_in_a_case_they_only_handled_is_marked(self, named, held):
+        services.add_attachment(
+            case=held["concern"],
+            actor=named["manager"],
+            upload=SimpleUploadedFile("Mrs Example care plan.txt", TEXT),
+        )
+        _result, archive = export(named, staff=named["manager"])
+        concern = by_reference(read_json(archive, "cases.json"), held["concern"].reference)
+        [attachment] = concern["attachments"]
+        assert attachment["uploaded_by"] == "Mina Patel"  # the upload itself is hers
+        name = attachment["original_name"]
+        assert is_marked(name) and "not about them" in name["reason"]
+
     def test_a_case_they_only_handled_is_marked_as_about_others(self, named, held):
         _result, archive = export(named, staff=named["manager"])
         cases = read_json(archive, "cases.json")
