@@ -588,10 +588,10 @@ def _deliver(attempt: NotificationAttempt, *, quick: bool = False) -> None:
 
 # The claim of send_notification_attempt for the one case that needs no check but "still
 # pending" and "its page still open": the first try of an important page's first step by SMS
-# or call. The status change
-# is written by the same statement, so the claim is whole or absent. The page is read by its
-# primary key in a scalar subquery, which PostgreSQL cannot turn into a join: as a join it was
-# planned, while the tables' statistics were young, as a scan of every page ever sent.
+# or call. The status change is written by the same statement, so the claim is whole or
+# absent. The page is read by its primary key in a scalar subquery, which PostgreSQL cannot
+# turn into a join: as a join it was planned, while the tables' statistics were young, as a
+# scan of every page ever sent.
 CLAIM_FIRST_TRY = """
 WITH claimed AS (
     UPDATE notifications_notificationattempt AS a
