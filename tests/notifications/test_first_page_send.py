@@ -98,10 +98,18 @@ def test_a_first_try_whose_page_was_closed_is_not_sent(people, outbox):
     )
 
 
-def test_a_normal_page_goes_the_general_way_and_keeps_the_per_phone_limit(people, outbox, settings):
+def test_a_normal_page_goes_the_general_way_and_keeps_the_per_phone_limit(
+    people, outbox, settings, monkeypatch
+):
     """Only an important page's first try is never held back; a normal page's SMS still
-    waits for the phone's limit (send_notification_attempt's check)."""
+    waits for the phone's limit (send_notification_attempt's check), and is sent again when
+    the limit's window has passed. (The retry is recorded, not run: in-process it would run at
+    once and be held again, over and over, until the window passed.)"""
     settings.PAGING_THROTTLE_SMS = "1/60"
+    retries = []
+    monkeypatch.setattr(
+        services, "_enqueue_send", lambda attempt_id, countdown=0: retries.append(countdown)
+    )
     (earlier,) = committed_page(people["manager"], services.Importance.NORMAL)
     services.send_first_page_attempts(attempt_ids=[earlier])
     (later,) = committed_page(people["manager"], services.Importance.NORMAL)
@@ -111,7 +119,10 @@ def test_a_normal_page_goes_the_general_way_and_keeps_the_per_phone_limit(people
     assert len(outbox) == 1
     held = NotificationAttempt.objects.get(pk=later)
     assert held.status == AttemptStatus.PENDING
-    assert held.next_try_at > timezone.now() + timedelta(seconds=30)
+    sent = StatusChange.objects.get(attempt_id=earlier, status=AttemptStatus.SENDING).at
+    assert abs(held.next_try_at - (sent + timedelta(seconds=60))) < timedelta(milliseconds=5)
+    [countdown] = retries
+    assert 0 < countdown <= 60
 
 
 def test_the_sid_is_kept_when_the_sweeper_gave_the_attempt_up_meanwhile(
