@@ -76,8 +76,17 @@
     });
   }
 
-  function received(response) {
-    return response.redirected && /\/my-reports\/[^/]+\/$/.test(new URL(response.url).pathname);
+  var MY_REPORT = /^\/my-reports\/[^/]+\/$/;
+
+  /* Where the report that was sent can be read (/my-reports/C-…/), or "" if it was not taken.
+     A session idle too long still hands its report in, but the page showing it signs out: the
+     reply then lands on the sign-in page, whose `next` is that report's page. */
+  function receivedAt(response) {
+    if (!response.redirected) return "";
+    var url = new URL(response.url);
+    if (MY_REPORT.test(url.pathname)) return url.pathname;
+    var next = url.searchParams.get("next") || "";
+    return MY_REPORT.test(next) ? next : "";
   }
 
   var sending = false;
@@ -99,8 +108,9 @@
       .then(function (response) {
         sending = false;
         store(drafts().filter(function (d) { return d.id !== draft.id; }));
-        if (received(response)) {
-          show(status.getAttribute("data-received"), "sent", new URL(response.url).pathname);
+        var at = receivedAt(response);
+        if (at) {
+          show(status.getAttribute("data-received"), "sent", at);
           sendDrafts();
         } else {
           /* The server refused it (a field needs correcting): say so rather than retry forever. */
@@ -140,8 +150,16 @@
       if (!navigator.onLine) { keep(); return; }
       var csrf = form.querySelector("input[name=csrfmiddlewaretoken]");
       post(action, pairs, csrf ? csrf.value : "").then(function (response) {
-        if (received(response)) window.location.assign(response.url);
-        else HTMLFormElement.prototype.submit.call(form);  /* let the server show its errors */
+        var at = receivedAt(response);
+        if (at === new URL(response.url).pathname) window.location.assign(response.url);
+        else if (at) {
+          /* Taken, and the idle session signed out: sending it again would only meet the
+             sign-in page, which never says the report arrived. Say so here. */
+          if (token) token.value = uuid4();
+          form.reset();
+          show(status.getAttribute("data-received"), "sent", at);
+          status.scrollIntoView();
+        } else HTMLFormElement.prototype.submit.call(form);  /* let the server show its errors */
       }, keep);
     });
   }
