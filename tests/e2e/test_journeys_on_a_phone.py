@@ -93,6 +93,30 @@ def test_a_draft_sent_after_the_session_went_idle_says_it_was_received(live_serv
     assert page.evaluate(DRAFTS) == 0
 
 
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_a_report_sent_after_the_session_ended_says_it_was_not_sent(
+    live_server, browser, people, rota, javascript
+):
+    context = browser.new_context(
+        viewport=PHONE, service_workers="block", java_script_enabled=javascript
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, people["worker"].email)
+        page.goto(f"{live_server.url}/report/?kind={ReportKind.CONCERN_COLLEAGUE}")
+        fill_report(page, "The session ended while I typed.")
+        session_of(context).delete()  # ended on the server: the working day is over
+
+        page.get_by_role("button", name="Send report").click()
+        page.wait_for_url("**/accounts/login/?next=/report/")
+        assert Case.objects.count() == 0
+        expect(page.locator(".messages")).to_contain_text(
+            "You were signed out, so your report was not sent."
+        )
+    finally:
+        context.close()
+
+
 def test_an_on_call_manager_signs_in_with_the_second_factor_and_takes_the_case(
     live_server, browser, people, rota, settings, outbox
 ):

@@ -70,6 +70,18 @@ class TestReportPage:
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
 
+    def test_a_report_sent_after_the_session_ended_says_it_was_not_sent(
+        self, client, people, rota, outbox
+    ):
+        """The session ended while the report was typed (the browser closed, or the working day
+        was over): nothing is saved, and the sign-in page says so instead of nothing at all."""
+        response = client.post(REPORT_URL, urgent_form())
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('login')}?next={REPORT_URL}"
+        assert Case.objects.count() == 0 and outbox == []
+        sign_in_page = client.get(response["Location"]).content.decode()
+        assert "You were signed out, so your report was not sent." in sign_in_page
+
     def test_urgent_disclosure_opens_a_case_and_pages_on_call(
         self, worker_client, people, outbox, django_capture_on_commit_callbacks
     ):
