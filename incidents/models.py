@@ -191,6 +191,11 @@ class Report(models.Model):
     def __str__(self) -> str:
         return f"Report for {self.case_id}"
 
+    def get_grounds_display(self) -> list[str]:
+        """The grounds as the reporter ticked them, in the reader's language (not their codes)."""
+        labels = dict(Ground.choices)
+        return [str(labels.get(ground, ground)) for ground in self.grounds]
+
 
 class ReferenceSequence(models.Model):
     """The last case number used in a year, for references like C-2026-0001."""

@@ -263,6 +263,18 @@ class TestThroughTheWeb:
         body = client.get(reverse("incidents:case-detail", args=[case.reference])).content
         assert "Hearing" in body.decode()
 
+    def test_case_page_names_the_grounds_in_words_not_codes(self, client, make_case, people):
+        """The on-call manager reads why a disclosure could not wait as the reporter ticked it,
+        in their own language."""
+        case = make_case("safeguarding")
+        client.force_login(people["manager"])
+        url = reverse("incidents:case-detail", args=[case.reference])
+        body = client.get(url).content.decode()
+        assert "Abuse or harm (safeguarding)" in body and "abuse_or_harm" not in body
+        people["manager"].language = "cy"
+        people["manager"].save(update_fields=["language"])
+        assert "Cam-drin neu niwed (diogelu)" in client.get(url).content.decode()
+
     def test_case_page_offers_only_the_actions_open_to_you(self, client, make_case, people):
         case = make_case(to="under_review")
         client.force_login(people["manager"])
