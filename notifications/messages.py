@@ -15,6 +15,7 @@ class PageMessage:
     reference: str  # e.g. C-2026-0001
     urgency: str  # "urgent" or "normal"
     title: str  # a short, non-confidential kind name, e.g. "urgent disclosure"
+    link: str = ""  # this site's path to what the page is about, e.g. /cases/C-2026-0001/
 
 
 def _urgency(message: PageMessage) -> str:

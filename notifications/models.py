@@ -167,6 +167,9 @@ class PageRequest(models.Model):
     reference = models.CharField(max_length=32, blank=True)
     urgency = models.CharField(max_length=16, blank=True)
     title = models.CharField(max_length=80, blank=True)
+    # This site's path to what the page is about (the email's link); blank: the home page.
+    # A default in the database too, so a process still on the code before it can insert.
+    link = models.CharField(max_length=200, blank=True, default="", db_default="")
     plan = models.JSONField(default=list)
     step = models.PositiveSmallIntegerField(default=0)
     next_step_at = models.DateTimeField(null=True, blank=True, db_index=True)

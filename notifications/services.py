@@ -206,6 +206,7 @@ def page_person(
         reference=message.reference[:32],
         urgency=message.urgency[:16],
         title=message.title[:80],
+        link=message.link if len(message.link) <= 200 else "",
         plan=channel_plan(recipient=recipient, importance=importance),
     )
     page.next_step_at = _next_step_timer(page)
@@ -214,7 +215,9 @@ def page_person(
 
 
 def _page_message(page: PageRequest) -> PageMessage:
-    return PageMessage(reference=page.reference, urgency=page.urgency, title=page.title)
+    return PageMessage(
+        reference=page.reference, urgency=page.urgency, title=page.title, link=page.link
+    )
 
 
 def _next_step_timer(page: PageRequest):
@@ -244,7 +247,7 @@ def _start_step(
             to, body = str(recipient.phone or ""), voice_text(message, language=language)
         else:
             subject, text = email_text(
-                message, language=language, link=settings.PUBLIC_BASE_URL + "/"
+                message, language=language, link=settings.PUBLIC_BASE_URL + (message.link or "/")
             )
             to, body = recipient.email or "", f"{subject}\n\n{text}"
         attempts.append(

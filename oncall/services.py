@@ -352,7 +352,9 @@ def _page(
     return page_person(
         recipient=person,
         importance=importance,
-        message=PageMessage(reference=alert.reference, urgency=alert.urgency, title=alert.title),
+        message=PageMessage(
+            reference=alert.reference, urgency=alert.urgency, title=alert.title, link=alert.link
+        ),
         topic=page.topic,
         send_on_commit=send_on_commit,
     )

@@ -186,6 +186,29 @@ class TestReportPage:
         assert Case.objects.count() == 1 and Alert.objects.count() == 1
         assert len(outbox) == 1
 
+    def test_an_emailed_page_links_to_the_case_not_the_report_page(
+        self, worker_client, people, settings, django_capture_on_commit_callbacks
+    ):
+        """A manager paged by email (their rule, or no phone) follows its link, signs in and
+        lands on the case: not on "Report a concern", hunting for it at 3 a.m."""
+        from django.core import mail
+
+        from notifications.models import ContactPreferences
+
+        settings.PUBLIC_BASE_URL = "https://concernline.example"
+        ContactPreferences.objects.create(
+            user=people["manager"], important_rule="email", normal_rule="email"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            worker_client.post(REPORT_URL, urgent_form())
+        case = Case.objects.get()
+        [email] = mail.outbox
+        link = f"https://concernline.example/cases/{case.reference}/"
+        assert link in email.body
+        worker_client.logout()
+        response = worker_client.get(link.removeprefix(settings.PUBLIC_BASE_URL))
+        assert response["Location"] == f"{reverse('login')}?next=/cases/{case.reference}/"
+
 
 class TestAcknowledge:
     @pytest.fixture
