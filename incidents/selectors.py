@@ -6,6 +6,7 @@ from collections import Counter
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from oncall.models import Alert, AlertState
 from oncall.selectors import owners_paged_to
 from staff.models import Role, User
 
@@ -74,6 +75,18 @@ def case_list_for(user: User, which: str) -> QuerySet[Case]:
             )
         )
     return cases
+
+
+def still_paging(case: Case) -> bool:
+    """Whether the case's latest page is still unanswered, so there is a step to pass it on
+    to (services.escalate_case_now's own test): one query."""
+    state = (
+        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
+        .order_by("-created_at")
+        .values_list("state", flat=True)
+        .first()
+    )
+    return state == AlertState.TRIGGERED
 
 
 def open_clocks_for(case: Case) -> list[CaseClock]:

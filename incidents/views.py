@@ -267,6 +267,8 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "breach_form": BreachDecisionForm(),
             "safeguarding_form": SafeguardingReferralForm(),
             "can_steer": steer,
+            # Passing on needs a page still unanswered: once acknowledged, Reassign is the way.
+            "can_escalate": steer and selectors.still_paging(case),
             "reassign_form": ReassignForm(exclude=request.user) if steer else None,
         },
     )

@@ -143,3 +143,13 @@ class TestWhatTheyDo:
         response = post(client, "case-escalate", case, django_capture_on_commit_callbacks)
         page = client.get(response["Location"]).content.decode()
         assert "nothing to pass on" in page and len(outbox) == 1
+
+    def test_once_acknowledged_the_page_offers_reassign_not_escalate(
+        self, client, people, case, outbox, django_capture_on_commit_callbacks
+    ):
+        """A button that can only answer "nothing to pass on" is not offered; handing the case
+        to someone else still is."""
+        client.force_login(people["manager"])
+        post(client, "case-acknowledge", case, django_capture_on_commit_callbacks)
+        page = client.get(reverse("incidents:case-detail", args=[case.reference])).content
+        assert "Escalate now" not in page.decode() and "Reassign" in page.decode()
