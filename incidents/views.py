@@ -316,12 +316,22 @@ class _Empty(forms.Form):
 @login_required
 @require_POST
 def case_start_review(request, reference):
-    return _run(
-        request,
-        reference,
-        _Empty,
-        lambda case, d: services.start_review(case=case, actor=request.user),
-    )
+    access = _case_or_404(request, reference, AccessAction.CHANGE, FULL_VIEW)
+    case = access.case
+    if case.status == CaseStatus.UNDER_REVIEW and request.user.id in (
+        case.owner_id,
+        case.reviewer_id,
+    ):
+        # A double tap, or a second try on a weak signal: the first one started it.
+        messages.info(request, _("You have already started the review."))
+        return redirect("incidents:case-detail", reference=reference)
+    try:
+        services.start_review(case=case, actor=request.user)
+    except ConcernlineError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("incidents:case-detail", reference=reference)
 
 
 @login_required

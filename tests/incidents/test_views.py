@@ -269,6 +269,23 @@ class TestAcknowledge:
         assert "You have already acknowledged this case." in page
         assert 'class="error"' not in page
 
+    def test_starting_the_review_twice_is_harmless(
+        self, client, people, case, django_capture_on_commit_callbacks
+    ):
+        """A double tap on "Start the review" over a weak signal: the second answer is the
+        page the manager sees, and must not say the first, which worked, was impossible."""
+        client.force_login(people["manager"])
+        url = reverse("incidents:case-start-review", args=[case.reference])
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(url)
+            response = client.post(url)
+        case.refresh_from_db()
+        assert case.status == CaseStatus.UNDER_REVIEW and case.owner == people["manager"]
+        assert case.timeline.filter(kind=TimelineKind.REVIEW_STARTED).count() == 1
+        page = client.get(response["Location"]).content.decode()
+        assert "You have already started the review." in page
+        assert 'class="error"' not in page
+
     @pytest.fixture
     def paged_to_both(self, people, rota, django_capture_on_commit_callbacks):
         """An urgent case whose first step pages both managers."""
