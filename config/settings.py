@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "staff.ratelimit.RateLimitMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Outside the idle sign-out, so it sees that redirect too.
+    "staff.security.SignedOutSendMiddleware",
     "staff.security.IdleSignOutMiddleware",
     "staff.security.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

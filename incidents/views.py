@@ -5,7 +5,6 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.paginator import Paginator
@@ -53,19 +52,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("incidents:report")
 
 
+@login_required
 def report(request: HttpRequest) -> HttpResponse:
     """Step one (GET, no kind): what are you reporting? Step two: only that kind's questions.
-    Both are plain forms, so the page works with JavaScript off."""
-    if not request.user.is_authenticated:
-        if request.method == "POST":
-            # The session ended while the report was typed (the browser closed, the working
-            # day over): nothing was saved, and the sign-in page must not leave the reporter
-            # thinking it was.
-            messages.error(
-                request,
-                _("You were signed out, so your report was not sent. Sign in, then send it again."),
-            )
-        return redirect_to_login(request.get_full_path())
+    Both are plain forms, so the page works with JavaScript off. A report sent after the
+    session ended is not saved, and the sign-in page says so (SignedOutSendMiddleware)."""
     if request.method == "POST":
         form = ReportForm(request.POST, kind=request.POST.get("kind"))
         if form.is_valid():

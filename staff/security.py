@@ -4,7 +4,7 @@ header."""
 
 import math
 import time
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from axes.helpers import get_cool_off
 from django.conf import settings
@@ -12,8 +12,9 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -140,6 +141,59 @@ class IdleSignOutMiddleware:
             return self.get_response(request)
         messages.info(request, _("You were signed out after a time without activity."))
         return redirect_to_login(request.get_full_path())
+
+
+class SignedOutSendMiddleware:
+    """A form sent by someone no longer signed in (the session ended, or idled out on a page
+    with case content) is not saved. Left alone, the sign-in page would say nothing of it and
+    then go on to where the form was sent: a note, a stage, an acknowledgement only take POST,
+    so a manager signing in again at 3 a.m. got a bare "405". Instead the sign-in page says what
+    was sent was not saved, and afterwards brings them back to the page the form was on."""
+
+    NOT_SAVED_VIEWS = {"incidents:report"}
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.method != "POST"
+            or request.path.startswith("/api/")
+            or request.user.is_authenticated
+            or response.status_code != 302
+        ):
+            return response
+        location = urlsplit(response["Location"])
+        asked_for = parse_qs(location.query).get("next", [""])[0]
+        if location.path != resolve_url(settings.LOGIN_URL) or asked_for != request.get_full_path():
+            return response  # not the sign-in redirect for this very form
+        try:
+            report = resolve(request.path_info).view_name in self.NOT_SAVED_VIEWS
+        except Resolver404:
+            report = False
+        if report:
+            message = _(
+                "You were signed out, so your report was not sent. Sign in, then send it again."
+            )
+        else:
+            message = _(
+                "You were signed out, so what you sent was not saved. Sign in, then send it again."
+            )
+        messages.warning(request, message)
+        return redirect_to_login(self._form_page(request))
+
+    @staticmethod
+    def _form_page(request: HttpRequest) -> str:
+        """The page the form was on (this site's, from Referer), else the home page."""
+        referer = request.headers.get("Referer", "")
+        if referer and url_has_allowed_host_and_scheme(
+            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            parts = urlsplit(referer)
+            if parts.path != resolve_url(settings.LOGIN_URL):
+                return parts.path + (f"?{parts.query}" if parts.query else "")
+        return "/"
 
 
 class SecondFactorRequiredMiddleware:

@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
@@ -75,9 +76,13 @@ class TestReportPage:
     ):
         """The session ended while the report was typed (the browser closed, or the working day
         was over): nothing is saved, and the sign-in page says so instead of nothing at all."""
-        response = client.post(REPORT_URL, urgent_form())
+        form_page = f"{REPORT_URL}?kind=urgent_disclosure"
+        response = client.post(
+            REPORT_URL, urgent_form(), HTTP_REFERER=f"http://testserver{form_page}"
+        )
         assert response.status_code == 302
-        assert response["Location"] == f"{reverse('login')}?next={REPORT_URL}"
+        # Back to the form afterwards (the page the report was typed on).
+        assert response["Location"] == f"{reverse('login')}?next={quote(form_page)}"
         assert Case.objects.count() == 0 and outbox == []
         sign_in_page = client.get(response["Location"]).content.decode()
         assert "You were signed out, so your report was not sent." in sign_in_page

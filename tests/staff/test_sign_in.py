@@ -3,6 +3,7 @@
 import re
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 from axes.models import AccessAttempt
@@ -248,6 +249,68 @@ class TestIdleSignOut:
         client.force_login(worker)
         assert client.get("/cases/").status_code == 200
         assert client.get("/cases/").status_code == 200
+
+
+class TestSignedOutSend:
+    """A form sent once signed out is not saved: the sign-in page says so, and afterwards
+    brings the person back to the page the form was on, not to the address it was sent to
+    (which only takes POST: a bare 405 after signing in)."""
+
+    def test_added_information_after_the_session_ended(self, client, people, rota):
+        worker = people["worker"]
+        case = a_report_by(worker)
+        mine = f"/my-reports/{case.reference}/"
+
+        response = client.post(
+            f"{mine}add/", {"text": "He did it again."}, HTTP_REFERER=f"http://testserver{mine}"
+        )
+
+        assert response["Location"] == f"/accounts/login/?next={quote(mine)}"
+        assert not case.notes.exists()
+        page = client.get(response["Location"]).content.decode()
+        assert "You were signed out, so what you sent was not saved." in page
+        signed_in = client.post(
+            response["Location"], {"username": worker.email, "password": PASSWORD}
+        )
+        assert signed_in["Location"] == mine
+        assert client.get(mine).status_code == 200
+
+    def test_a_note_on_a_case_after_an_idle_hour(self, client, people, rota, settings):
+        settings.SECOND_FACTOR_REQUIRED = False
+        manager = people["manager"]
+        case = a_report_by(people["worker"])
+        assert case.owner == manager
+        page = f"/cases/{case.reference}/"
+        client.force_login(manager)
+        idle_for(client, 3600)
+
+        response = client.post(
+            f"{page}notes/", {"text": "Called her back."}, HTTP_REFERER=f"http://testserver{page}"
+        )
+
+        assert is_signed_out_to_sign_in(client, response)
+        assert response["Location"] == f"/accounts/login/?next={quote(page)}"
+        assert not case.notes.exists()
+        text = client.get(response["Location"]).content.decode()
+        assert "You were signed out after a time without activity." in text
+        assert "You were signed out, so what you sent was not saved." in text
+
+    @pytest.mark.parametrize(
+        "referer", ["", "https://elsewhere.example/cases/", "http://testserver/accounts/login/"]
+    )
+    def test_without_a_page_of_ours_to_go_back_to_it_is_the_home_page(
+        self, client, people, rota, referer
+    ):
+        case = a_report_by(people["worker"])
+        extra = {"HTTP_REFERER": referer} if referer else {}
+        response = client.post(f"/cases/{case.reference}/notes/", {"text": "x"}, **extra)
+        assert response["Location"] == f"/accounts/login/?next={quote('/')}"
+
+    def test_a_page_asked_for_by_get_keeps_its_own_address(self, client, people, rota):
+        case = a_report_by(people["worker"])
+        response = client.get(f"/cases/{case.reference}/")
+        assert response["Location"] == f"/accounts/login/?next={quote(f'/cases/{case.reference}/')}"
+        assert "not saved" not in client.get(response["Location"]).content.decode()
 
 
 class TestSecurityHeaders:
