@@ -4,7 +4,10 @@ import statistics
 from collections import Counter
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from oncall.models import Alert, AlertState
 from oncall.selectors import owners_paged_to
@@ -18,6 +21,7 @@ from .models import (
     CaseNote,
     CaseStatus,
     ClockKind,
+    HRDecision,
     HRStage,
     Outcome,
     ReportKind,
@@ -168,6 +172,7 @@ def timeline_for(case: Case, *, full: bool) -> list[TimelineEvent]:
         )
     events = list(events)
     name_people(events)
+    describe(events)
     return events
 
 
@@ -189,3 +194,41 @@ def name_people(events: list[TimelineEvent]) -> None:
         data = event.data if isinstance(event.data, dict) else {}
         ids = [data[key] for key in PERSON_KEYS if data.get(key) is not None]
         event.person = people.get(ids[0]) if ids else None
+
+
+# How something was done, as the timeline records it ("via"), in words.
+VIA = {
+    "web": gettext_lazy("on the web"),
+    "api": gettext_lazy("in the app"),
+    "sms": gettext_lazy("by SMS"),
+    "call": gettext_lazy("by phone call"),
+    "resolved": gettext_lazy("by starting the review"),
+}
+# Codes kept in timeline data, and the choices that name them.
+CODED = {
+    "outcome": Outcome,
+    "to": HRStage,
+    "decision": HRDecision,
+    "clock": ClockKind,
+}
+
+
+def describe(events: list[TimelineEvent]) -> None:
+    """Set `event.details` to what its data says in words, in the reader's language: how it
+    was done, the outcome, the disciplinary stage and decision, the hearing's date, the clock
+    (never the stored codes, which a reader preparing a hearing should not have to decode)."""
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        details = []
+        if data.get("via"):
+            details.append(str(VIA.get(data["via"], data["via"])))
+        for key, choices in CODED.items():
+            code = data.get(key)
+            if isinstance(code, str) and code:
+                details.append(str(choices(code).label) if code in choices.values else code)
+        if data.get("hearing_at"):
+            when = parse_datetime(data["hearing_at"])
+            if when is not None:
+                when = formats.date_format(timezone.localtime(when), "j M Y H:i")
+                details.append(_("hearing on %(when)s") % {"when": when})
+        event.details = details

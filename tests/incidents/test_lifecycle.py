@@ -1,6 +1,6 @@
 """Each transition of a case, legal and illegal: review, outcome, close, and the HR stages."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -262,6 +262,32 @@ class TestThroughTheWeb:
         assert case.hr_stage == "hearing" and case.hearing_at.year == 2030
         body = client.get(reverse("incidents:case-detail", args=[case.reference])).content
         assert "Hearing" in body.decode()
+
+    def test_the_timeline_says_in_words_what_was_decided_and_when_the_hearing_is(
+        self, client, make_case, people, django_capture_on_commit_callbacks
+    ):
+        """HR preparing a hearing reads the procedure on the timeline as words (the stage, the
+        hearing's date, the decision, the outcome, how the page was answered), not codes."""
+        case = make_case(to="referred")
+        hr = people["hr"]
+        hearing = timezone.make_aware(datetime(2030, 1, 15, 10, 0))
+        services.advance_referral(case=case, actor=hr, stage="investigation")
+        services.advance_referral(case=case, actor=hr, stage="hearing", hearing_at=hearing)
+        services.advance_referral(case=case, actor=hr, stage="decision", decision="written_warning")
+        client.force_login(hr)
+
+        body = client.get(reverse("incidents:case-detail", args=[case.reference])).content
+        timeline = body.decode().split('<ol class="timeline">')[1]
+
+        for words in (
+            "<small>Investigation</small>",
+            "<small>hearing on 15 Jan 2030 10:00</small>",
+            "<small>Written warning</small>",
+            "<small>Refer to the disciplinary procedure</small>",
+        ):
+            assert words in timeline, words
+        for code in (">investigation<", ">written_warning<", ">disciplinary<", "by web"):
+            assert code not in timeline, code
 
     def test_case_page_names_the_grounds_in_words_not_codes(self, client, make_case, people):
         """The on-call manager reads why a disclosure could not wait as the reporter ticked it,

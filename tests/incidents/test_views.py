@@ -252,7 +252,7 @@ class TestAcknowledge:
         page = client.get(response["Location"]).content.decode()
         assert "Acknowledged. You now own this case." in page
         assert "Acknowledge: I am taking this" not in page
-        assert "by web" in page
+        assert "<small>on the web</small>" in page  # how it was acknowledged, in words
 
     def test_acknowledging_twice_is_harmless(
         self, client, people, case, django_capture_on_commit_callbacks
