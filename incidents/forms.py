@@ -186,6 +186,10 @@ class OutcomeForm(forms.Form):
 
 
 class HRStageForm(forms.Form):
+    """The next stage of the disciplinary procedure. Given the case's `current` stage, it offers
+    only the stages that can follow it, and asks for a hearing's date or the decision only when
+    one of those stages needs it (services.advance_referral checks again)."""
+
     stage = forms.ChoiceField(label=_("Move to"), choices=HRStage.choices)
     hearing_at = forms.DateTimeField(
         label=_("Hearing date and time (the invitation states the right to be accompanied)"),
@@ -196,6 +200,21 @@ class HRStageForm(forms.Form):
     decision = forms.ChoiceField(
         label=_("Decision"), choices=[("", "—"), *HRDecision.choices], required=False
     )
+
+    def __init__(self, *args, current: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if current is None:
+            return
+        from .services import HR_NEXT
+
+        following = HR_NEXT.get(current, set())
+        self.fields["stage"].choices = [
+            (value, label) for value, label in HRStage.choices if value in following
+        ]
+        if HRStage.HEARING not in following:
+            del self.fields["hearing_at"]
+        if HRStage.DECISION not in following:
+            del self.fields["decision"]
 
 
 class BreachDecisionForm(forms.Form):

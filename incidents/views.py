@@ -252,7 +252,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "can_read_access_log": Basis.DPO_AUDIT in bases,
             "reviewer_form": ReviewerForm(),
             "outcome_form": OutcomeForm(),
-            "hr_form": HRStageForm(),
+            "hr_form": HRStageForm(current=case.hr_stage),
             "note_form": NoteForm(),
             "attachment_form": AttachmentForm(),
             "breach_form": BreachDecisionForm(),

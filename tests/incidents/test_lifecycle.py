@@ -263,6 +263,28 @@ class TestThroughTheWeb:
         body = client.get(reverse("incidents:case-detail", args=[case.reference])).content
         assert "Hearing" in body.decode()
 
+    def test_the_stage_form_offers_only_where_the_procedure_can_go_next(
+        self, client, make_case, people
+    ):
+        case = make_case(to="referred")
+        hr = people["hr"]
+        client.force_login(hr)
+        url = reverse("incidents:case-detail", args=[case.reference])
+
+        def offered():
+            form = client.get(url).context["hr_form"]
+            return [value for value, _label in form.fields["stage"].choices], sorted(form.fields)
+
+        assert offered() == (["investigation"], ["stage"])
+        services.advance_referral(case=case, actor=hr, stage="investigation")
+        assert offered() == (["hearing", "decision"], ["decision", "hearing_at", "stage"])
+        services.advance_referral(
+            case=case, actor=hr, stage="hearing", hearing_at=timezone.now() + timedelta(days=7)
+        )
+        assert offered() == (["decision"], ["decision", "stage"])
+        services.advance_referral(case=case, actor=hr, stage="decision", decision="no_case")
+        assert offered() == (["appeal", "closed"], ["stage"])
+
     def test_the_timeline_says_in_words_what_was_decided_and_when_the_hearing_is(
         self, client, make_case, people, django_capture_on_commit_callbacks
     ):
