@@ -58,17 +58,22 @@ def acknowledge_and_die(alert, person):
     assert done.returncode == 137, done.stderr
 
 
-@pytest.fixture
-def crashed(people, rota, outbox):
-    """An urgent case whose page `manager` acknowledged in a process killed straight after."""
+def urgent_case(reporter):
+    """An urgent disclosure, paged on commit; the case and its alert."""
     case = services.submit_report(
-        reporter=people["worker"],
+        reporter=reporter,
         kind=ReportKind.URGENT_DISCLOSURE,
         narrative="Told me tonight about harm at home.",
         grounds=["crime"],
         service_user_ref="SU-1",
     )
-    alert = Alert.objects.get(owner_type="incidents.case", owner_id=case.pk)
+    return case, Alert.objects.get(owner_type="incidents.case", owner_id=case.pk)
+
+
+@pytest.fixture
+def crashed(people, rota, outbox):
+    """An urgent case whose page `manager` acknowledged in a process killed straight after."""
+    case, alert = urgent_case(people["worker"])
     assert alert.pages.filter(recipient=people["manager"]).exists()
     acknowledge_and_die(alert, people["manager"])
     alert.refresh_from_db()
@@ -134,17 +139,10 @@ def test_a_second_sweep_or_the_late_signal_changes_nothing(crashed, people):
 
 
 def test_cases_told_in_time_are_not_touched(people, rota, outbox, django_assert_num_queries):
-    case = services.submit_report(
-        reporter=people["worker"],
-        kind=ReportKind.URGENT_DISCLOSURE,
-        narrative="Told me tonight about harm at home.",
-        grounds=["crime"],
-        service_user_ref="SU-1",
-    )
-    alert = Alert.objects.get(owner_type="incidents.case", owner_id=case.pk)
+    case, _alert = urgent_case(people["worker"])
     services.acknowledge_case(case=case, actor=people["manager"])
     case.refresh_from_db()
-    assert case.status == CaseStatus.ACKNOWLEDGED and alert.pk
+    assert case.status == CaseStatus.ACKNOWLEDGED
 
     with django_assert_num_queries(1):
         assert services.catch_up_acknowledgements() == 0
