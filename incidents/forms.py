@@ -178,6 +178,13 @@ class ReviewerForm(forms.Form):
         queryset=User.objects.filter(role=Role.MANAGER, is_active=True),
     )
 
+    def __init__(self, *args, reporter_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if reporter_id is not None:  # never offered the review of their own report
+            self.fields["reviewer"].queryset = self.fields["reviewer"].queryset.exclude(
+                pk=reporter_id
+            )
+
 
 class OutcomeForm(forms.Form):
     outcome = forms.ChoiceField(

@@ -53,7 +53,7 @@ def cases_visible_to(user: User) -> QuerySet[Case]:
         Case.objects.filter(rule)
         .select_related("owner")
         .annotate(overdue=Exists(overdue))
-        .order_by("-created_at")
+        .order_by("-created_at", "-id")  # a stable order for the list's pages
     )
 
 

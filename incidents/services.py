@@ -496,7 +496,21 @@ def _first_owner(*, reporter: User, now) -> User | None:
     if manager is None or not manager.is_active:
         on_call = on_call_kept(rota_id=None, when=now)
         manager = next((person for person in on_call if person.pk != reporter.pk), None)
+        if manager is None and any(person.pk == reporter.pk for person in on_call):
+            # They are the manager on call: another manager takes it, as the urgent path's
+            # fallback pages every other manager, never nobody.
+            manager = _another_manager(passed_over={reporter.pk})
     return manager
+
+
+def _another_manager(*, passed_over: set[int]) -> User | None:
+    """An active manager not among `passed_over`: the first by name (one query)."""
+    return (
+        User.objects.filter(role=Role.MANAGER, is_active=True)
+        .exclude(pk__in=passed_over)
+        .order_by("full_name", "pk")
+        .first()
+    )
 
 
 def _locked(case: Case) -> Case:
@@ -568,6 +582,12 @@ def assign_reviewer(*, case: Case, actor: User, reviewer: User) -> Case:
         if reviewer.role != Role.MANAGER or not reviewer.is_active:
             raise ConcernlineError(
                 _("A reviewer must be an active manager."), extra={"reviewer": _("Not a manager.")}
+            )
+        if reviewer.pk == case.reporter_id:
+            raise ConcernlineError(
+                _("%(name)s made this report and cannot review it: choose someone else.")
+                % {"name": reviewer},
+                extra={"reviewer": _("Made the report.")},
             )
         case.reviewer = reviewer
         case.save(update_fields=["reviewer"])
@@ -961,7 +981,8 @@ def _clock_people(clock: CaseClock) -> list[User]:
 
 def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
     """Whoever is above the people on the clock: the first one's line manager, otherwise the
-    on-call manager now. Never the case's reporter: the escalation opens the case to them."""
+    on-call manager now, otherwise another manager. Never the case's reporter: the escalation
+    opens the case to them."""
     passed_over = {p.id for p in people} | {clock.case.reporter_id}
     for person in people:
         manager = person.line_manager
@@ -970,7 +991,9 @@ def _next_manager(clock: CaseClock, people: list[User], now) -> User | None:
     for person in on_call_kept(rota_id=None, when=now):
         if person.id not in passed_over:
             return person
-    return None
+    # Nobody on call, or everyone on call is already on the clock or reported the case: another
+    # manager, so that a clock that ran out is never told to nobody.
+    return _another_manager(passed_over=passed_over)
 
 
 def _tell(people: list[User], *, clock: CaseClock, ran_out: bool) -> None:

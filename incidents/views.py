@@ -250,7 +250,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             and case.safeguarding
             and case.safeguarding_referred_at is None,
             "can_read_access_log": Basis.DPO_AUDIT in bases,
-            "reviewer_form": ReviewerForm(),
+            "reviewer_form": ReviewerForm(reporter_id=case.reporter_id),
             "outcome_form": OutcomeForm(),
             "hr_form": HRStageForm(current=case.hr_stage),
             "note_form": NoteForm(),

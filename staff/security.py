@@ -172,16 +172,21 @@ class SignedOutSendMiddleware:
             report = resolve(request.path_info).view_name in self.NOT_SAVED_VIEWS
         except Resolver404:
             report = False
+        messages.warning(request, self._not_saved(report))
+        # The report page takes a GET too, so a report goes back to it as asked; report.js
+        # then never mistakes the sign-in page for a report received (its `next` is no
+        # /my-reports/ page, whatever page was open when a draft went).
+        return redirect_to_login(request.get_full_path() if report else self._form_page(request))
+
+    @staticmethod
+    def _not_saved(report: bool) -> str:
         if report:
-            message = _(
+            return _(
                 "You were signed out, so your report was not sent. Sign in, then send it again."
             )
-        else:
-            message = _(
-                "You were signed out, so what you sent was not saved. Sign in, then send it again."
-            )
-        messages.warning(request, message)
-        return redirect_to_login(self._form_page(request))
+        return _(
+            "You were signed out, so what you sent was not saved. Sign in, then send it again."
+        )
 
     @staticmethod
     def _form_page(request: HttpRequest) -> str:

@@ -10,11 +10,14 @@ import pytest
 from django.utils import timezone
 from freezegun import freeze_time
 
+from config.errors import ConcernlineError
 from incidents import services
 from incidents.access import bases_for
 from incidents.models import CaseClock, ClockKind, ReportKind
 from oncall.models import Alert
 from oncall.services import AlertError, acknowledge_alert
+from staff.models import Role
+from tests.conftest import make_person
 
 
 def report(reporter, kind=ReportKind.URGENT_DISCLOSURE, **fields):
@@ -60,10 +63,12 @@ def test_anyone_else_on_call_is_still_paged(
     assert list(alert.pages.values_list("recipient_id", flat=True)) == [people["manager"].pk]
 
 
-def test_the_manager_on_call_does_not_own_their_own_concern(people, manager_on_call):
+def test_the_manager_on_call_does_not_own_their_own_concern_another_manager_does(
+    people, manager_on_call
+):
     case = report(manager_on_call, kind=ReportKind.CONCERN_COLLEAGUE)
 
-    assert case.owner_id != manager_on_call.pk
+    assert case.owner == people["manager2"]  # never nobody
     assert bases_for(manager_on_call, case) == ["reporter"]
 
 
@@ -84,7 +89,8 @@ def test_a_breached_clock_does_not_escalate_to_the_reporter(
     people, rota, outbox, django_capture_on_commit_callbacks
 ):
     """The owner's line manager is the very manager who reported (and on call): the
-    escalation passes over them."""
+    escalation passes over them, to another manager."""
+    manager3 = make_person("manager3@example.org", Role.MANAGER, "+447700900103")
     people["manager2"].line_manager = people["manager"]
     people["manager2"].save()
     case = report(people["manager"], kind=ReportKind.CONCERN_COLLEAGUE)
@@ -100,5 +106,20 @@ def test_a_breached_clock_does_not_escalate_to_the_reporter(
 
     ack.refresh_from_db()
     assert ack.breached_at is not None
-    assert ack.escalated_to_id != people["manager"].pk
+    assert ack.escalated_to == manager3
     assert bases_for(people["manager"], case) == ["reporter"]
+
+
+def test_the_reporter_is_not_offered_nor_made_the_reviewer(people, rota, client):
+    case = report(people["manager2"], kind=ReportKind.CONCERN_COLLEAGUE)
+    assert case.owner == people["manager"]
+
+    with pytest.raises(ConcernlineError) as refused:
+        services.assign_reviewer(case=case, actor=people["manager"], reviewer=people["manager2"])
+    assert "made this report" in str(refused.value)
+    case.refresh_from_db()
+    assert case.reviewer_id is None
+    client.force_login(people["manager"])
+    form = client.get(f"/cases/{case.reference}/").context["reviewer_form"]
+    assert people["manager2"] not in form.fields["reviewer"].queryset
+    assert people["manager"] in form.fields["reviewer"].queryset

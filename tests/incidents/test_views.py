@@ -75,14 +75,14 @@ class TestReportPage:
         self, client, people, rota, outbox
     ):
         """The session ended while the report was typed (the browser closed, or the working day
-        was over): nothing is saved, and the sign-in page says so instead of nothing at all."""
-        form_page = f"{REPORT_URL}?kind=urgent_disclosure"
-        response = client.post(
-            REPORT_URL, urgent_form(), HTTP_REFERER=f"http://testserver{form_page}"
-        )
+        was over): nothing is saved, and the sign-in page says so instead of nothing at all.
+        Back to the report page afterwards, whatever page was open: a draft sent from one's own
+        report's page must not land on a sign-in page whose `next` is that report (report.js
+        would take it for a report received, and drop the draft)."""
+        mine = "/my-reports/C-2026-0001/"
+        response = client.post(REPORT_URL, urgent_form(), HTTP_REFERER=f"http://testserver{mine}")
         assert response.status_code == 302
-        # Back to the form afterwards (the page the report was typed on).
-        assert response["Location"] == f"{reverse('login')}?next={quote(form_page)}"
+        assert response["Location"] == f"{reverse('login')}?next={quote(REPORT_URL)}"
         assert Case.objects.count() == 0 and outbox == []
         sign_in_page = client.get(response["Location"]).content.decode()
         assert "You were signed out, so your report was not sent." in sign_in_page
