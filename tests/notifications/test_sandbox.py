@@ -460,13 +460,14 @@ def test_only_twilio_urls_are_redirected(url: str, expected: str) -> None:
     assert client.rewrite_url(url) == expected
 
 
-def place_call(client: Client, app: FakeApp):
+def place_call(client: Client, app: FakeApp, **options: Any):
     return client.calls.create(
         to=MANAGER_PHONE,
         from_=SANDBOX_NUMBER,
         url=app.url + "/voice/answer?attempt=7",
         status_callback=app.url + "/voice/status",
         machine_detection="Enable",
+        **options,
     )
 
 
@@ -524,20 +525,10 @@ def test_an_unanswered_call_sends_its_signed_status(
     assert bad == 400  # an ended call cannot be answered
 
 
-def ringing_one_second(client: Client, app: FakeApp):
-    return client.calls.create(
-        to=MANAGER_PHONE,
-        from_=SANDBOX_NUMBER,
-        url=app.url + "/voice/answer?attempt=7",
-        status_callback=app.url + "/voice/status",
-        timeout=1,
-    )
-
-
 def test_a_call_nobody_answers_ends_no_answer_after_its_timeout(
     client: Client, sandbox: SandboxServer, app: FakeApp
 ) -> None:
-    call = ringing_one_second(client, app)
+    call = place_call(client, app, timeout=1)
 
     ringing, ended = app.wait_for(2, path="/voice/status")
 
@@ -551,7 +542,7 @@ def test_a_call_nobody_answers_ends_no_answer_after_its_timeout(
 def test_a_call_answered_in_time_does_not_end_no_answer(
     client: Client, sandbox: SandboxServer, app: FakeApp
 ) -> None:
-    call = ringing_one_second(client, app)
+    call = place_call(client, app, timeout=1)
     app.wait_for(1, path="/voice/status")  # ringing
     control(sandbox, f"/_sandbox/calls/{call.sid}/answer", {"digits": "1"})
 
