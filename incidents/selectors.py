@@ -81,16 +81,20 @@ def case_list_for(user: User, which: str) -> QuerySet[Case]:
     return cases
 
 
+def latest_alert(case: Case) -> Alert | None:
+    """The case's latest alert (a reassignment or re-raise makes a new one), or None."""
+    return (
+        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def still_paging(case: Case) -> bool:
     """Whether the case's latest page is still unanswered, so there is a step to pass it on
     to (services.escalate_case_now's own test): one query."""
-    state = (
-        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
-        .order_by("-created_at")
-        .values_list("state", flat=True)
-        .first()
-    )
-    return state == AlertState.TRIGGERED
+    alert = latest_alert(case)
+    return alert is not None and alert.state == AlertState.TRIGGERED
 
 
 def open_clocks_for(case: Case) -> list[CaseClock]:

@@ -29,7 +29,7 @@ from oncall.services import (
 )
 from staff.models import Role, User
 
-from . import audit
+from . import audit, selectors
 from .models import (
     KIND_SHORT_NAMES,
     SAFEGUARDING_GROUNDS,
@@ -346,10 +346,17 @@ def record_event(
     )
 
 
-class AlreadyAcknowledged(ConcernlineError):
-    """The case's page was acknowledged before this request; the message says by whom."""
+class AlreadyDone(ConcernlineError):
+    """What was asked had been done already (a double tap, a second try on a weak signal):
+    news, not a failure; nothing was changed."""
 
     status_code = 409
+    code = "already_done"
+
+
+class AlreadyAcknowledged(AlreadyDone):
+    """The case's page was acknowledged before this request; the message says by whom."""
+
     code = "already_acknowledged"
 
 
@@ -358,11 +365,7 @@ def acknowledge_case(*, case: Case, actor: User, via: str = "web") -> Case:
     oncall's acknowledgement (see receivers.record_acknowledgement), so the case returned is
     read again. Raises AlreadyAcknowledged, changing nothing, when the page was acknowledged
     already (by this person or another, or answered by taking the case into review)."""
-    alert = (
-        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
-        .order_by("-created_at")
-        .first()
-    )
+    alert = selectors.latest_alert(case)
     if alert is None:
         raise ConcernlineError(_("There is no page to acknowledge for this case."))
     if alert.state == AlertState.TRIGGERED:
@@ -444,6 +447,10 @@ class IllegalTransition(ConcernlineError):
 class NotAllowed(ConcernlineError):
     status_code = 403
     code = "not_allowed"
+
+
+class ReviewAlreadyStarted(AlreadyDone, IllegalTransition):
+    """Start the review again, by whoever started it (or its reviewer): done already."""
 
 
 def _hours(name: str, default: float) -> timedelta:
@@ -554,6 +561,11 @@ def start_review(*, case: Case, actor: User) -> Case:
     with transaction.atomic():
         case = _locked(case)
         _require(actor, case, REVIEW)
+        if case.status == CaseStatus.UNDER_REVIEW and actor.pk in (case.owner_id, case.reviewer_id):
+            # Decided under the case's lock: two taps at once both land here, one after the other.
+            raise ReviewAlreadyStarted(
+                _("You have already started the review. The case is under review.")
+            )
         _require_status(case, CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED)
         now = timezone.now()
         if case.acknowledged_at is None:
@@ -1082,11 +1094,7 @@ def sweep_clocks(*, now=None) -> dict:
 
 
 def _latest_alert(case: Case) -> Alert:
-    alert = (
-        Alert.objects.filter(owner_type=Case.ALERT_OWNER_TYPE, owner_id=case.id)
-        .order_by("-created_at")
-        .first()
-    )
+    alert = selectors.latest_alert(case)
     if alert is None:
         raise ConcernlineError(_("This case has no page to pass on."))
     return alert

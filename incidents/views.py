@@ -292,6 +292,8 @@ def _run(request, reference, form_class, call, *, files=False):
         return redirect("incidents:case-detail", reference=reference)
     try:
         call(access.case, form.cleaned_data)
+    except services.AlreadyDone as exc:
+        messages.info(request, exc.message)  # done before (a double tap): news, not a failure
     except ConcernlineError as exc:
         detail = " ".join(str(v) for v in exc.extra.values())
         messages.error(request, f"{exc.message} {detail}".strip())
@@ -307,22 +309,12 @@ class _Empty(forms.Form):
 @login_required
 @require_POST
 def case_start_review(request, reference):
-    access = _case_or_404(request, reference, AccessAction.CHANGE, FULL_VIEW)
-    case = access.case
-    if case.status == CaseStatus.UNDER_REVIEW and request.user.id in (
-        case.owner_id,
-        case.reviewer_id,
-    ):
-        # A double tap, or a second try on a weak signal: the first one started it.
-        messages.info(request, _("You have already started the review."))
-        return redirect("incidents:case-detail", reference=reference)
-    try:
-        services.start_review(case=case, actor=request.user)
-    except ConcernlineError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, _("Saved."))
-    return redirect("incidents:case-detail", reference=reference)
+    return _run(
+        request,
+        reference,
+        _Empty,
+        lambda case, d: services.start_review(case=case, actor=request.user),
+    )
 
 
 @login_required
@@ -583,7 +575,7 @@ def case_acknowledge(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("incidents:case-detail", reference=reference)
     try:
         case = services.acknowledge_case(case=access.case, actor=request.user, via="web")
-    except services.AlreadyAcknowledged as exc:
+    except services.AlreadyDone as exc:
         messages.info(request, exc.message)  # says who has it: news, not a failure
     except ConcernlineError as exc:
         messages.error(request, exc.message)

@@ -215,16 +215,21 @@ class TestReportPage:
         assert response["Location"] == f"{reverse('login')}?next=/cases/{case.reference}/"
 
 
+def urgent_report(people, capture):
+    """The worker's urgent disclosure, paged as its transaction commits."""
+    with capture(execute=True):
+        return submit_report(
+            reporter=people["worker"],
+            kind=ReportKind.URGENT_DISCLOSURE,
+            narrative=NARRATIVE,
+            grounds=["crime"],
+        )
+
+
 class TestAcknowledge:
     @pytest.fixture
     def case(self, people, rota, django_capture_on_commit_callbacks):
-        with django_capture_on_commit_callbacks(execute=True):
-            return submit_report(
-                reporter=people["worker"],
-                kind=ReportKind.URGENT_DISCLOSURE,
-                narrative=NARRATIVE,
-                grounds=["crime"],
-            )
+        return urgent_report(people, django_capture_on_commit_callbacks)
 
     def acknowledge(self, client, case, capture):
         with capture(execute=True):
@@ -304,13 +309,7 @@ class TestAcknowledge:
             start=1,
         ):
             EscalationStep.objects.create(policy=policy, position=position, **step)
-        with django_capture_on_commit_callbacks(execute=True):
-            return submit_report(
-                reporter=people["worker"],
-                kind=ReportKind.URGENT_DISCLOSURE,
-                narrative=NARRATIVE,
-                grounds=["crime"],
-            )
+        return urgent_report(people, django_capture_on_commit_callbacks)
 
     def test_after_someone_else_acknowledged_it_says_who_owns_it(
         self, client, people, paged_to_both, django_capture_on_commit_callbacks
