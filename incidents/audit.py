@@ -192,50 +192,52 @@ def _told(dedupe_key: str) -> bool:
         return cursor.fetchone() is not None
 
 
-def append_timeline_events(
-    *, case: Case, events: list[dict], new_case: bool = False
-) -> list[TimelineEvent]:
+def first_entries(*, case: Case, events: list[dict]) -> list[TimelineEvent]:
+    """A new case's first timeline rows, linked from GENESIS, for the caller to insert with
+    the case itself (incidents.services._open_case: one statement, or one transaction). Until
+    that commits no other writer can see the case, so its chain is empty and nobody else's to
+    take: no lock, no read of the head. Each of `events` is as for append_timeline_events."""
+    rows, prev = [], GENESIS
+    for spec in events:
+        event = _linked(_event(case, spec), prev)
+        prev = event.hash
+        rows.append(event)
+    return rows
+
+
+def append_timeline_events(*, case: Case, events: list[dict]) -> list[TimelineEvent]:
     """Several rows on the end of one case's chain, in the order given, in one insert: the
     chain is locked and its last hash read once, whatever the number of rows. Each of
-    `events` holds kind, actor_id, at, data and optionally dedupe_key.
-
-    `new_case=True` is for the first entries of a case inserted by the caller's transaction,
-    which rolls back whole on any error: until it commits no other writer can see the case,
-    so its chain is empty and nobody else's to take. The rows start at GENESIS, without the
-    lock, the read of the head or a savepoint."""
+    `events` holds kind, actor_id, at, data and optionally dedupe_key."""
     if not events:
         return []
-    if new_case and not connection.in_atomic_block:
-        raise RuntimeError("A new case's first entries go in the transaction that inserts it.")
-    with transaction.atomic(savepoint=not new_case):
-        if new_case:
-            prev = GENESIS
-        else:
-            _lock_chains(TIMELINE_CHAIN, [case.id])
-            prev = (
-                TimelineEvent.objects.filter(case_id=case.id)
-                .order_by("-id")
-                .values_list("hash", flat=True)
-                .first()
-            ) or GENESIS
+    with transaction.atomic():
+        _lock_chains(TIMELINE_CHAIN, [case.id])
+        prev = (
+            TimelineEvent.objects.filter(case_id=case.id)
+            .order_by("-id")
+            .values_list("hash", flat=True)
+            .first()
+        ) or GENESIS
         rows = []
         for spec in events:
-            event = _linked(
-                TimelineEvent(
-                    case=case,
-                    kind=str(spec["kind"]),
-                    actor_id=spec["actor_id"],
-                    at=spec["at"],
-                    data=_as_stored(spec["data"]),
-                    dedupe_key=spec.get("dedupe_key"),
-                ),
-                prev,
-            )
+            event = _linked(_event(case, spec), prev)
             prev = event.hash
             rows.append(event)
         # Ids are given in list order, and id order is chain order.
         TimelineEvent.objects.bulk_create(rows)
     return rows
+
+
+def _event(case: Case, spec: dict) -> TimelineEvent:
+    return TimelineEvent(
+        case=case,
+        kind=str(spec["kind"]),
+        actor_id=spec["actor_id"],
+        at=spec["at"],
+        data=_as_stored(spec["data"]),
+        dedupe_key=spec.get("dedupe_key"),
+    )
 
 
 # Cases one round of access-log rows covers at most: their last hashes are looked up by id, and

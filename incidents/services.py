@@ -3,6 +3,7 @@ work for other processes is enqueued only on commit (by oncall, for alerts)."""
 
 import hashlib
 import uuid
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from config import crypto
 from config.errors import ConcernlineError
+from config.rows import insert_together
 from notifications.services import queue_sms
 from oncall.models import Alert, AlertState, Urgency
 from oncall.selectors import default_rota, on_call_kept
@@ -136,21 +138,24 @@ def _open_case(
 ) -> Case:
     now = timezone.now()
     # Whoever acknowledges an urgent case's page takes it; any other case has its owner from
-    # the start. Worked out before the transaction, which then holds its locks (the year's
-    # reference counter, without PostgreSQL) for the inserts alone.
+    # the start. Worked out before anything is written.
     owner = None if urgent else _first_owner(reporter=reporter, now=now)
-    with transaction.atomic():
-        case = Case.objects.create(
-            reference=_next_reference(now.year),
-            kind=kind,
-            urgent=urgent,
-            reporter=reporter,
-            owner=owner,
-            client_token=client_token,
-            safeguarding=bool(SAFEGUARDING_GROUNDS.intersection(grounds)),
-            personal_data_breach=kind == ReportKind.INAPPROPRIATE_BREACH,
-        )
-        Report.objects.create(
+    case = Case(
+        kind=kind,
+        urgent=urgent,
+        reporter=reporter,
+        owner=owner,
+        client_token=client_token,
+        safeguarding=bool(SAFEGUARDING_GROUNDS.intersection(grounds)),
+        personal_data_breach=kind == ReportKind.INAPPROPRIATE_BREACH,
+    )
+    # On PostgreSQL the case's rows go in one statement (config.rows), all or nothing by
+    # themselves: a concern needs no transaction around them. An urgent report's alert
+    # commits with them, and elsewhere the case is inserted first to be given its id.
+    alone = connection.vendor == "postgresql" and not urgent and not connection.in_atomic_block
+    with nullcontext() if alone else transaction.atomic():
+        _number(case, year=now.year)
+        report = Report(
             case=case,
             narrative=narrative.strip(),
             grounds=grounds,
@@ -160,7 +165,6 @@ def _open_case(
             emergency_services_called=emergency_services_called,
             details=details or {},
         )
-        _start_new_case_clocks(case=case, now=now)
         events = [
             {
                 "kind": TimelineKind.REPORTED,
@@ -193,9 +197,25 @@ def _open_case(
                     "data": {"alert_id": alert.id, "rota": rota.name if rota else None},
                 }
             )
-        # The new case's first entries, in one insert; the transaction is all or nothing.
-        audit.append_timeline_events(case=case, events=events, new_case=True)
+        insert_together(
+            [case] if case._state.adding else [],
+            [report],
+            _new_case_clocks(case=case, now=now),
+            audit.first_entries(case=case, events=events),
+        )
     return case
+
+
+def _number(case: Case, *, year: int) -> None:
+    """Give a new case its reference and its id. On PostgreSQL both come from sequences in one
+    round trip, before the case is inserted (its first timeline entries' hashes carry its
+    id); elsewhere the case is inserted here to be given its id."""
+    if connection.vendor == "postgresql":
+        number, case.id = _sequence_next(year)
+        case.reference = f"C-{year}-{number:04d}"
+    else:
+        case.reference = _next_reference(year)
+        case.save()
 
 
 def _validate(*, kind: str, narrative: str, grounds: list[str]) -> None:
@@ -269,12 +289,11 @@ def _validate_details(*, kind: str, details: dict) -> None:
 def _next_reference(year: int) -> str:
     """C-<year>-<number>, counted per year; two reports at once never share a number.
 
-    On PostgreSQL the number comes from a sequence per year: nextval() takes no row lock, so
-    reports arriving together do not queue behind each other's transactions (a report that
-    rolls back leaves a gap, which is harmless). Elsewhere (the embedded SQLite default) the
-    year's ReferenceSequence row is locked and bumped."""
-    if connection.vendor == "postgresql":
-        return f"C-{year}-{_sequence_next(year):04d}"
+    On PostgreSQL the number comes from a sequence per year (_sequence_next, by way of
+    _number): nextval() takes no row lock, so reports arriving together do not queue behind
+    each other's transactions (a report that rolls back leaves a gap, which is harmless).
+    Elsewhere (the embedded SQLite default) the year's ReferenceSequence row is locked and
+    bumped."""
     ReferenceSequence.objects.bulk_create([ReferenceSequence(year=year)], ignore_conflicts=True)
     sequence = ReferenceSequence.objects.select_for_update().get(year=year)
     sequence.last += 1
@@ -282,15 +301,19 @@ def _next_reference(year: int) -> str:
     return f"C-{year}-{sequence.last:04d}"
 
 
-def _sequence_next(year: int) -> int:
+def _sequence_next(year: int) -> tuple[int, int]:
+    """The year's next reference number and the next case id, in one round trip."""
     name = f"incidents_case_reference_{int(year)}"
     with connection.cursor() as cursor:
         # to_regclass() is NULL for a sequence not made yet, and nextval(NULL) is NULL: one
         # round trip, and no error to fence off with a savepoint.
-        cursor.execute("SELECT nextval(to_regclass(%s))", [name])
-        number = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT nextval(to_regclass(%s)), nextval(pg_get_serial_sequence(%s, 'id'))",
+            [name, Case._meta.db_table],
+        )
+        number, case_id = cursor.fetchone()
         if number is not None:
-            return number
+            return number, case_id
         # The year's first report: make its sequence.
         # Start after any number already used this year (by the row-locked counter before).
         used = ReferenceSequence.objects.filter(year=year).values_list("last", flat=True).first()
@@ -300,7 +323,7 @@ def _sequence_next(year: int) -> int:
         except IntegrityError:
             pass  # another report made it at the same moment: use theirs
         cursor.execute("SELECT nextval(%s)", [name])
-        return cursor.fetchone()[0]
+        return cursor.fetchone()[0], case_id
 
 
 def add_event(
@@ -473,26 +496,24 @@ def meet_clock(*, case: Case, kind: str, at=None) -> None:
     )
 
 
-def _start_new_case_clocks(*, case: Case, now) -> None:
-    """A new case's clocks, in one insert (it has none yet)."""
+def _new_case_clocks(*, case: Case, now) -> list[CaseClock]:
+    """A new case's clocks, to be inserted with it (it has none yet)."""
     kinds = [ClockKind.ACKNOWLEDGEMENT, ClockKind.REVIEW]
     if case.personal_data_breach:
         kinds.append(ClockKind.BREACH_DECISION)
     if case.safeguarding:
         kinds.append(ClockKind.SAFEGUARDING_REFERRAL)
     warn_share = float(getattr(settings, "CLOCK_WARN_PERCENT", 75)) / 100
-    CaseClock.objects.bulk_create(
-        [
-            CaseClock(
-                case=case,
-                kind=kind,
-                started_at=now,
-                due_at=now + clock_duration(kind),
-                warn_at=now + clock_duration(kind) * warn_share,
-            )
-            for kind in kinds
-        ]
-    )
+    return [
+        CaseClock(
+            case=case,
+            kind=kind,
+            started_at=now,
+            due_at=now + clock_duration(kind),
+            warn_at=now + clock_duration(kind) * warn_share,
+        )
+        for kind in kinds
+    ]
 
 
 def _first_owner(*, reporter: User, now) -> User | None:

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, connections, transaction
 
+from config.rows import insert_together
 from incidents import access, audit, services
 from incidents.models import AccessLogEntry, AppendOnlyError, TimelineEvent, TimelineKind
 
@@ -376,12 +377,64 @@ def test_a_chains_last_row_is_one_index_probe(busy_case, make_case, people):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_cases_entries_are_refused_outside_the_transaction_that_inserts_it(make_case):
-    """Skipping the chain's lock is safe only while the case is uncommitted."""
+def test_a_new_cases_first_entries_go_in_with_it_or_not_at_all(people, rota):
+    """A concern's case, report, clocks and first timeline entries are one statement with no
+    transaction around it: a failure in any row leaves none of them, not a case without its
+    chain's start (or a chain starting at GENESIS twice)."""
+    from django.db import IntegrityError
     from django.utils import timezone
 
-    case = make_case("crime")
-    event = {"kind": TimelineKind.NOTE_ADDED, "actor_id": None, "at": timezone.now(), "data": {}}
-    with pytest.raises(RuntimeError):
-        audit.append_timeline_events(case=case, events=[event], new_case=True)
-    assert not case.timeline.filter(kind=TimelineKind.NOTE_ADDED).exists()
+    from incidents.models import Case, CaseClock, Report
+
+    token = "c0ffee00-0000-4000-8000-000000000001"
+    first = services.submit_report(
+        reporter=people["worker"],
+        kind="concern_colleague",
+        narrative="Left notes on a bus.",
+        details={"colleague": "B."},
+        client_token=token,
+    )
+    assert not connection.in_atomic_block
+    entry = first.timeline.get()
+    assert entry.prev_hash == audit.GENESIS
+    assert services.record_event(case_id=first.id, kind="note_added", dedupe_key="told once")
+    # Another case's rows, the last of them refused (its entry's key is taken): none of the
+    # statement's rows are left.
+    again = Case(kind=first.kind, reporter=people["worker"])
+    services._number(again, year=timezone.now().year)
+    rows = audit.first_entries(
+        case=again,
+        events=[
+            {
+                "kind": "reported",
+                "actor_id": None,
+                "at": timezone.now(),
+                "data": {},
+                "dedupe_key": "told once",
+            }
+        ],
+    )
+    with pytest.raises(IntegrityError):
+        insert_together(
+            [again],
+            [Report(case=again, narrative="x")],
+            services._new_case_clocks(case=again, now=timezone.now()),
+            rows,
+        )
+    assert not Case.objects.filter(pk=again.pk).exists()
+    assert not Report.objects.filter(case_id=again.pk).exists()
+    assert not CaseClock.objects.filter(case_id=again.pk).exists()
+    assert not TimelineEvent.objects.filter(case_id=again.pk).exists()
+    # A resubmission of the first is refused by its client_token, and submit_report gives the
+    # first case back.
+    assert (
+        services.submit_report(
+            reporter=people["worker"],
+            kind="concern_colleague",
+            narrative="Left notes on a bus.",
+            details={"colleague": "B."},
+            client_token=token,
+        )
+        == first
+    )
+    assert verify().startswith("OK:")
