@@ -163,9 +163,13 @@ class AddInformationForm(forms.Form):
 
 
 class NoteForm(forms.Form):
+    """A note on the case page. Each page carries a fresh `client_token`, so the same form sent
+    twice (a double tap, a browser sending it again) adds one note (services.add_note)."""
+
     text = forms.CharField(
         label=_("Add a note"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10000
     )
+    client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
 
 class AttachmentForm(forms.Form):

@@ -350,9 +350,17 @@ class CaseNote(models.Model):
     from_reporter = models.BooleanField(default=False)
     text = EncryptedTextField(_("note"))
     at = models.DateTimeField(auto_now_add=True)
+    client_token = models.UUIDField(
+        null=True, blank=True, help_text="Sent by the note form; a resubmission adds nothing."
+    )
 
     class Meta:
         ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "client_token"], name="casenote_client_token_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Note {self.pk} on {self.case_id}"

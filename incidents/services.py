@@ -750,8 +750,14 @@ def advance_referral(
     return case
 
 
-def add_note(*, case: Case, actor: User, text: str) -> CaseNote:
-    """A reviewer's note. The timeline records that a note was added, never what it says."""
+def add_note(
+    *, case: Case, actor: User, text: str, client_token: uuid.UUID | None = None
+) -> CaseNote:
+    """A reviewer's note. The timeline records that a note was added, never what it says.
+
+    A resubmission with the same `client_token` (a double tap, a browser sending the form again)
+    adds nothing and raises AlreadyDone. It is decided under the case's lock, so two taps at
+    once are seen one after the other; the casenote_client_token_once constraint backs it."""
     from .access import FULL_VIEW
 
     text = text.strip()
@@ -760,8 +766,15 @@ def add_note(*, case: Case, actor: User, text: str) -> CaseNote:
     with transaction.atomic():
         case = _locked(case)
         _require(actor, case, FULL_VIEW)
+        if (
+            client_token is not None
+            and CaseNote.objects.filter(case=case, client_token=client_token).exists()
+        ):
+            raise AlreadyDone(_("Your note was added already. It is shown once."))
         _require_not_anonymised(case)
-        note = CaseNote.objects.create(case=case, author=actor, text=text)
+        note = CaseNote.objects.create(
+            case=case, author=actor, text=text, client_token=client_token
+        )
         add_event(case=case, kind=TimelineKind.NOTE_ADDED, actor=actor, data={"note_id": note.id})
     return note
 

@@ -253,7 +253,7 @@ def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
             "reviewer_form": ReviewerForm(reporter_id=case.reporter_id),
             "outcome_form": OutcomeForm(),
             "hr_form": HRStageForm(current=case.hr_stage),
-            "note_form": NoteForm(),
+            "note_form": NoteForm(initial={"client_token": uuid.uuid4()}),
             "attachment_form": AttachmentForm(),
             "breach_form": BreachDecisionForm(),
             "safeguarding_form": SafeguardingReferralForm(),
@@ -378,7 +378,9 @@ def case_note(request, reference):
         request,
         reference,
         NoteForm,
-        lambda case, d: services.add_note(case=case, actor=request.user, text=d["text"]),
+        lambda case, d: services.add_note(
+            case=case, actor=request.user, text=d["text"], client_token=d["client_token"]
+        ),
     )
 
 
