@@ -167,7 +167,10 @@ class NoteForm(forms.Form):
     twice (a double tap, a browser sending it again) adds one note (services.add_note)."""
 
     text = forms.CharField(
-        label=_("Add a note"), widget=forms.Textarea(attrs={"rows": 4}), max_length=10000
+        label=_("Add a note"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=10000,
+        error_messages={"required": _("Write the note.")},
     )
     client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
 

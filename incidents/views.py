@@ -214,55 +214,90 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def case_detail(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
+    return _case_page(request, access)
+
+
+# The case page's forms: the name the template knows each by, its class, and the page's flag
+# that offers it (None: offered to everyone who may see the page).
+CASE_FORMS = {
+    "reviewer_form": (ReviewerForm, "can_assign"),
+    "outcome_form": (OutcomeForm, "can_record_outcome"),
+    "hr_form": (HRStageForm, "can_hr"),
+    "note_form": (NoteForm, None),
+    "attachment_form": (AttachmentForm, None),
+    "breach_form": (BreachDecisionForm, "can_breach_decision"),
+    "safeguarding_form": (SafeguardingReferralForm, "can_safeguarding_referral"),
+    "reassign_form": (ReassignForm, "can_steer"),
+}
+
+
+def _case_form(name: str, request: HttpRequest, case, data=None, files=None) -> forms.Form:
+    """One of the case page's forms as the page offers it to this person on this case; bound
+    when an action sends `data`, so a refused one is shown again just as it was offered."""
+    options = {
+        "reviewer_form": {"reporter_id": case.reporter_id},
+        "hr_form": {"current": case.hr_stage},
+        # A fresh token on each page: the same note sent twice is one note (services.add_note).
+        "note_form": {"initial": {"client_token": uuid.uuid4()}},
+        "reassign_form": {"exclude": request.user},
+    }.get(name, {})
+    form_class, _offered_by = CASE_FORMS[name]
+    return form_class(data, files, **options)
+
+
+def _case_page(request: HttpRequest, access, *, refused=None) -> HttpResponse:
+    """The case page for a case got through the access check. `refused` is (name, bound form)
+    of an action that was not saved: the page holds that form with what was sent and why not,
+    and answers 400."""
     case = access.case
     bases = set(bases_for(request.user, case))
     can_review = bool(bases & REVIEW)
     steer = case.urgent and may_steer_escalation(request.user, list(bases))
-    return render(
-        request,
-        "incidents/case_detail.html",
-        {
-            "case": case,
-            "report": case.report,
-            "details": _details_for_display(case),
-            "timeline": selectors.timeline_for(case, full=True),
-            "notes": selectors.notes_for(case, full=True, user=request.user),
-            "attachments": list(case.attachments.all()),
-            "clocks": list(case.clocks.all()),
-            "now": timezone.now(),
-            "basis": access.basis,
-            # Only a person paged may take the case: nobody else is offered a button that fails.
-            "can_acknowledge": case.status == CaseStatus.REPORTED and Basis.PAGED in bases,
-            "can_start_review": can_review
-            and case.status in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED),
-            "can_assign": Basis.OWNER in bases
-            and case.status
-            in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED, CaseStatus.UNDER_REVIEW),
-            "can_record_outcome": can_review and case.status == CaseStatus.UNDER_REVIEW,
-            "can_close": can_review
-            and case.status == CaseStatus.OUTCOME_RECORDED
-            and case.referred_at is None,
-            "can_hr": bool(bases & HR_STAGES) and case.hr_stage not in ("", "closed"),
-            "can_breach_decision": Basis.DPO in bases
-            and case.personal_data_breach
-            and case.breach_decided_at is None,
-            "can_safeguarding_referral": bool(bases & {Basis.SAFEGUARDING, Basis.OWNER})
-            and case.safeguarding
-            and case.safeguarding_referred_at is None,
-            "can_read_access_log": Basis.DPO_AUDIT in bases,
-            "reviewer_form": ReviewerForm(reporter_id=case.reporter_id),
-            "outcome_form": OutcomeForm(),
-            "hr_form": HRStageForm(current=case.hr_stage),
-            "note_form": NoteForm(initial={"client_token": uuid.uuid4()}),
-            "attachment_form": AttachmentForm(),
-            "breach_form": BreachDecisionForm(),
-            "safeguarding_form": SafeguardingReferralForm(),
-            "can_steer": steer,
-            # Passing on needs a page still unanswered: once acknowledged, Reassign is the way.
-            "can_escalate": steer and selectors.still_paging(case),
-            "reassign_form": ReassignForm(exclude=request.user) if steer else None,
-        },
-    )
+    context = {
+        "case": case,
+        "report": case.report,
+        "details": _details_for_display(case),
+        "timeline": selectors.timeline_for(case, full=True),
+        "notes": selectors.notes_for(case, full=True, user=request.user),
+        "attachments": list(case.attachments.all()),
+        "clocks": list(case.clocks.all()),
+        "now": timezone.now(),
+        "basis": access.basis,
+        # Only a person paged may take the case: nobody else is offered a button that fails.
+        "can_acknowledge": case.status == CaseStatus.REPORTED and Basis.PAGED in bases,
+        "can_start_review": can_review
+        and case.status in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED),
+        "can_assign": Basis.OWNER in bases
+        and case.status in (CaseStatus.REPORTED, CaseStatus.ACKNOWLEDGED, CaseStatus.UNDER_REVIEW),
+        "can_record_outcome": can_review and case.status == CaseStatus.UNDER_REVIEW,
+        "can_close": can_review
+        and case.status == CaseStatus.OUTCOME_RECORDED
+        and case.referred_at is None,
+        "can_hr": bool(bases & HR_STAGES) and case.hr_stage not in ("", "closed"),
+        "can_breach_decision": Basis.DPO in bases
+        and case.personal_data_breach
+        and case.breach_decided_at is None,
+        "can_safeguarding_referral": bool(bases & {Basis.SAFEGUARDING, Basis.OWNER})
+        and case.safeguarding
+        and case.safeguarding_referred_at is None,
+        "can_read_access_log": Basis.DPO_AUDIT in bases,
+        "can_steer": steer,
+        # Passing on needs a page still unanswered: once acknowledged, Reassign is the way.
+        "can_escalate": steer and selectors.still_paging(case),
+    }
+    for name in CASE_FORMS:
+        context[name] = _case_form(name, request, case)
+    if refused is None:
+        return render(request, "incidents/case_detail.html", context)
+    name, form = refused
+    offered_by = CASE_FORMS[name][1]
+    if offered_by is None or context[offered_by]:
+        context[name] = form
+        messages.error(request, _("Not saved. The form below says why."))
+    else:
+        # The case has moved on since the page was loaded and no longer offers that form.
+        _errors_as_messages(request, form)
+    return render(request, "incidents/case_detail.html", context, status=400)
 
 
 def _details_for_display(case) -> list[tuple[str, str]]:
@@ -280,26 +315,56 @@ def _details_for_display(case) -> list[tuple[str, str]]:
 
 # Each action on the case page: (form, access rule, service call). The access check is the
 # same get_case_for() as every view; the service checks the actor's basis and state again.
-def _run(request, reference, form_class, call, *, files=False):
+def _run(request, reference, form_name, call, *, files=False):
+    """`form_name` names the action's form in CASE_FORMS; None for an action that is only a
+    button. A refused form comes back on the case page with what was typed (_shown_again); a
+    button, with nothing typed to keep, goes back to the page with the reason as a message."""
     access = _case_or_404(request, reference, AccessAction.CHANGE, FULL_VIEW)
-    form = form_class(request.POST, request.FILES if files else None)
-    if not form.is_valid():
-        for field, errors in form.errors.items():
-            messages.error(
-                request,
-                f"{form.fields[field].label if field in form.fields else ''}: {' '.join(errors)}",
-            )
-        return redirect("incidents:case-detail", reference=reference)
-    try:
-        call(access.case, form.cleaned_data)
-    except services.AlreadyDone as exc:
-        messages.info(request, exc.message)  # done before (a double tap): news, not a failure
-    except ConcernlineError as exc:
-        detail = " ".join(str(v) for v in exc.extra.values())
-        messages.error(request, f"{exc.message} {detail}".strip())
+    if form_name is None:
+        form = _Empty(request.POST)
     else:
-        messages.success(request, _("Saved."))
+        form = _case_form(
+            form_name, request, access.case, request.POST, request.FILES if files else None
+        )
+    if form.is_valid():
+        try:
+            call(access.case, form.cleaned_data)
+        except services.AlreadyDone as exc:
+            messages.info(request, exc.message)  # done before (a double tap): news, not a failure
+        except ConcernlineError as exc:
+            if form_name is None:
+                detail = " ".join(str(v) for v in exc.extra.values())
+                messages.error(request, f"{exc.message} {detail}".strip())
+            else:
+                _add_refusal(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+    if form_name is not None and form.errors:
+        return _shown_again(request, reference, form_name, form)
     return redirect("incidents:case-detail", reference=reference)
+
+
+def _add_refusal(form: forms.Form, exc: ConcernlineError) -> None:
+    """A service's refusal, next to the fields it names (as on the report page)."""
+    for field, message in exc.extra.items():
+        form.add_error(field if field in form.fields else None, message)
+    if not exc.extra:
+        form.add_error(None, exc.message)
+
+
+def _errors_as_messages(request: HttpRequest, form: forms.Form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        text = " ".join(errors)
+        messages.error(request, f"{label}: {text}" if label else text)
+
+
+def _shown_again(request, reference, form_name, form) -> HttpResponse:
+    """The case page again with the refused form. It is a view of the page like any other:
+    need-to-know is checked, and the view logged, by get_case_for (after the action's own
+    check and log), and the case is read afresh."""
+    access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
+    return _case_page(request, access, refused=(form_name, form))
 
 
 class _Empty(forms.Form):
@@ -312,7 +377,7 @@ def case_start_review(request, reference):
     return _run(
         request,
         reference,
-        _Empty,
+        None,
         lambda case, d: services.start_review(case=case, actor=request.user),
     )
 
@@ -323,7 +388,7 @@ def case_assign(request, reference):
     return _run(
         request,
         reference,
-        ReviewerForm,
+        "reviewer_form",
         lambda case, d: services.assign_reviewer(
             case=case, actor=request.user, reviewer=d["reviewer"]
         ),
@@ -336,7 +401,7 @@ def case_outcome(request, reference):
     return _run(
         request,
         reference,
-        OutcomeForm,
+        "outcome_form",
         lambda case, d: services.record_outcome(
             case=case, actor=request.user, outcome=d["outcome"]
         ),
@@ -349,7 +414,7 @@ def case_close(request, reference):
     return _run(
         request,
         reference,
-        _Empty,
+        None,
         lambda case, d: services.close_case(case=case, actor=request.user),
     )
 
@@ -360,13 +425,14 @@ def case_hr_stage(request, reference):
     return _run(
         request,
         reference,
-        HRStageForm,
+        "hr_form",
         lambda case, d: services.advance_referral(
             case=case,
             actor=request.user,
             stage=d["stage"],
-            hearing_at=d["hearing_at"],
-            decision=d["decision"],
+            # Asked only when the stages that may follow need them (HRStageForm).
+            hearing_at=d.get("hearing_at"),
+            decision=d.get("decision", ""),
         ),
     )
 
@@ -377,7 +443,7 @@ def case_note(request, reference):
     return _run(
         request,
         reference,
-        NoteForm,
+        "note_form",
         lambda case, d: services.add_note(
             case=case, actor=request.user, text=d["text"], client_token=d["client_token"]
         ),
@@ -390,7 +456,7 @@ def case_attach(request, reference):
     return _run(
         request,
         reference,
-        AttachmentForm,
+        "attachment_form",
         lambda case, d: services.add_attachment(case=case, actor=request.user, upload=d["file"]),
         files=True,
     )
@@ -402,7 +468,7 @@ def case_breach_decision(request, reference):
     return _run(
         request,
         reference,
-        BreachDecisionForm,
+        "breach_form",
         lambda case, d: services.record_breach_decision(case=case, actor=request.user, **d),
     )
 
@@ -413,7 +479,7 @@ def case_safeguarding_referral(request, reference):
     return _run(
         request,
         reference,
-        SafeguardingReferralForm,
+        "safeguarding_form",
         lambda case, d: services.record_safeguarding_referral(
             case=case, actor=request.user, reference=d["reference"]
         ),
@@ -616,21 +682,20 @@ def case_escalate(request: HttpRequest, reference: str) -> HttpResponse:
 @require_POST
 def case_reassign(request: HttpRequest, reference: str) -> HttpResponse:
     access = _steering_case_or_404(request, reference, AccessAction.REASSIGN)
-    form = ReassignForm(request.POST, exclude=request.user)
-    if not form.is_valid():
-        for error in form.errors.get("to", []):
-            messages.error(request, error)
-        return redirect("incidents:case-detail", reference=reference)
-    try:
-        services.reassign_case(case=access.case, actor=request.user, to=form.cleaned_data["to"])
-    except ConcernlineError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request,
-            _("Reassigned to %(name)s, who is being paged.") % {"name": form.cleaned_data["to"]},
-        )
-    return redirect("incidents:case-detail", reference=reference)
+    form = _case_form("reassign_form", request, access.case, request.POST)
+    if form.is_valid():
+        try:
+            services.reassign_case(case=access.case, actor=request.user, to=form.cleaned_data["to"])
+        except ConcernlineError as exc:
+            _add_refusal(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Reassigned to %(name)s, who is being paged.")
+                % {"name": form.cleaned_data["to"]},
+            )
+            return redirect("incidents:case-detail", reference=reference)
+    return _shown_again(request, reference, "reassign_form", form)
 
 
 def _case_or_404(request, reference, action, allowed):

@@ -1,4 +1,5 @@
-"""The case page's forms on a weak signal: a note sent twice is one note."""
+"""The case page's forms on a weak signal: a note sent twice is one note; a form that is refused
+comes back on the case page with what was typed and the reason next to the field."""
 
 import re
 import threading
@@ -9,7 +10,9 @@ from django.db import connection
 from django.urls import reverse
 
 from incidents import services
-from incidents.models import CaseNote, TimelineKind
+from incidents.models import AccessAction, AccessLogEntry, CaseNote, HRStage, TimelineKind
+
+from .conftest import NARRATIVE
 
 NOTE = "Rang the reporter back; she is safe tonight."
 
@@ -18,10 +21,28 @@ def page_of(client, case):
     return client.get(reverse("incidents:case-detail", args=[case.reference]))
 
 
+def error_for(body: str, field: str) -> str:
+    """The text of the error shown next to `field`, or "" if there is none."""
+    match = re.search(rf'<p class="error" id="id_{field}_error">(.*?)</p>', body, re.S)
+    return match.group(1).strip() if match else ""
+
+
+def new_log_rows(since: int) -> list[tuple[str, str, str]]:
+    rows = AccessLogEntry.objects.filter(id__gt=since).order_by("id")
+    return list(rows.values_list("action", "basis", "user__email"))
+
+
+def last_log_id() -> int:
+    return AccessLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def note_form_of(body: str) -> str:
+    return re.search(r'action="/cases/[^"]+/notes/">(.*?)</form>', body, re.S).group(1)
+
+
 def note_token(body: str) -> str:
     """The client_token the page's note form carries."""
-    form = re.search(r'action="/cases/[^"]+/notes/">(.*?)</form>', body, re.S).group(1)
-    return re.search(r'name="client_token" value="([^"]+)"', form).group(1)
+    return re.search(r'name="client_token" value="([^"]+)"', note_form_of(body)).group(1)
 
 
 class TestANoteSentTwice:
@@ -114,3 +135,138 @@ def test_two_taps_at_the_same_moment_add_one_note(make_case, people):
         thread.join()
     assert sorted(map(str, outcomes)) == ["added", "already"]
     assert CaseNote.objects.filter(case=case).count() == 1
+
+
+class TestARefusedFormComesBackAsTyped:
+    """A refused form is shown again on the case page (400, as the rota page does), holding what
+    was sent and the reason next to its field; the rest of the page is all there, and the page
+    is access-logged as any view of it is."""
+
+    @pytest.fixture
+    def investigated(self, make_case, people):
+        case = make_case(to="referred")
+        services.advance_referral(case=case, actor=people["hr"], stage=HRStage.INVESTIGATION)
+        case.refresh_from_db()
+        return case
+
+    def hr_post(self, client, case, data):
+        return client.post(reverse("incidents:case-hr-stage", args=[case.reference]), data)
+
+    def test_a_hearing_with_no_date(self, client, investigated, people):
+        case = investigated
+        client.force_login(people["hr"])
+        seen = last_log_id()
+
+        response = self.hr_post(client, case, {"stage": "hearing", "hearing_at": ""})
+
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "hearing_at") == "Give a date."
+        assert 'aria-describedby="id_hearing_at_error"' in body
+        # What was chosen is still chosen.
+        assert '<option value="hearing" selected>' in body
+        assert "Not saved. The form below says why." in body
+        # Every other part of the page is there.
+        assert NARRATIVE in body
+        assert '<ol class="timeline">' in body and "Add note" in body
+        assert 'name="client_token"' in note_form_of(body)
+        # The action and the page it shows, logged as for any view of the page.
+        assert new_log_rows(seen) == [
+            (AccessAction.CHANGE, "hr", "hr@example.org"),
+            (AccessAction.VIEW, "hr", "hr@example.org"),
+        ]
+        case.refresh_from_db()
+        assert case.hr_stage == HRStage.INVESTIGATION and case.hearing_at is None
+
+    def test_a_date_that_is_not_a_date_is_kept_to_correct(self, client, investigated, people):
+        client.force_login(people["hr"])
+        response = self.hr_post(
+            client, investigated, {"stage": "hearing", "hearing_at": "next Tuesday"}
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "hearing_at") == "Enter a valid date/time."
+        assert 'value="next Tuesday"' in body
+
+    def test_a_decision_the_procedure_does_not_allow_yet(self, client, investigated, people):
+        """A refusal that names no field is said at the top of the form, the choices kept."""
+        client.force_login(people["hr"])
+        response = self.hr_post(
+            client, investigated, {"stage": "decision", "decision": "written_warning"}
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        hr_form = re.search(r"<h3>Disciplinary procedure</h3>(.*?)</form>", body, re.S).group(1)
+        assert "may be decided without a hearing" in hr_form
+        assert '<option value="decision" selected>' in hr_form
+        assert '<option value="written_warning" selected>' in hr_form
+
+    def test_a_note_too_long_keeps_its_text(self, client, make_case, people):
+        case = make_case()
+        client.force_login(people["manager"])
+        text = "Spoke to the reporter. " * 500  # over 10,000 characters
+        response = client.post(
+            reverse("incidents:case-note", args=[case.reference]),
+            {"text": text, "client_token": str(uuid.uuid4())},
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "text").startswith("Ensure this value has at most 10000 characters")
+        assert text.strip() in note_form_of(body)
+        assert CaseNote.objects.filter(case=case).count() == 0
+
+    def test_a_breach_decision_with_no_reason_keeps_the_ticks(self, client, make_case, people):
+        case = make_case("breach")
+        client.force_login(people["dpo"])
+        response = client.post(
+            reverse("incidents:case-breach", args=[case.reference]), {"ico_notified": "on"}
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "reason") == "Say why the ICO or the people were not told."
+        assert re.search(r'<input type="checkbox" name="ico_notified"[^>]* checked', body)
+        assert not re.search(r'<input type="checkbox" name="subjects_told"[^>]* checked', body)
+        case.refresh_from_db()
+        assert case.breach_decided_at is None
+
+    def test_in_welsh(self, client, investigated, people):
+        people["hr"].language = "cy"
+        people["hr"].save(update_fields=["language"])
+        client.force_login(people["hr"])
+        response = self.hr_post(client, investigated, {"stage": "hearing", "hearing_at": ""})
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "hearing_at") == "Rhowch ddyddiad."
+        assert "Heb ei gadw. Mae'r ffurflen isod yn dweud pam." in body.replace("&#x27;", "'")
+
+    def test_a_form_the_case_no_longer_offers_says_why_at_the_top(
+        self, client, investigated, people
+    ):
+        """Sent from a page loaded before the procedure closed: the form is not on the page
+        now, so its reason is a message at the top, never a 500."""
+        case = investigated
+        hr = people["hr"]
+        services.advance_referral(case=case, actor=hr, stage="decision", decision="no_case")
+        services.advance_referral(case=case, actor=hr, stage="closed")
+        client.force_login(hr)
+        response = self.hr_post(client, case, {"stage": "appeal"})
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert "Move to: Select a valid choice." in body
+        assert "<h3>Disciplinary procedure</h3>" not in body
+        assert NARRATIVE in body
+
+    def test_a_button_with_nothing_typed_still_goes_back_with_a_message(
+        self, client, make_case, people
+    ):
+        case = make_case()
+        client.force_login(people["manager"])
+        response = client.post(reverse("incidents:case-close", args=[case.reference]))
+        assert response.status_code == 302
+        page = client.get(response["Location"]).content.decode()
+        assert "Not possible while the case is reported." in page
+
+    def test_someone_who_may_not_see_the_case_still_gets_404(self, client, investigated, people):
+        client.force_login(people["manager2"])
+        response = self.hr_post(client, investigated, {"stage": "hearing", "hearing_at": ""})
+        assert response.status_code == 404

@@ -130,8 +130,10 @@ class TestWhatTheyDo:
             django_capture_on_commit_callbacks,
             {"to": people["worker"].pk},
         )
-        page = client.get(response["Location"]).content.decode()
-        assert "Choose a manager who can be paged." in page
+        # The case page again, the reason next to the choice.
+        assert response.status_code == 400
+        page = response.content.decode()
+        assert '<p class="error" id="id_to_error">Choose a manager who can be paged.</p>' in page
         case.refresh_from_db()
         assert case.owner is None and len(outbox) == 1
 
