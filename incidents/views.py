@@ -52,6 +52,11 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("incidents:report")
 
 
+# The reference of the report just sent: its page says "Received" once, on the first page the
+# person opens after sending it, and gives the report's status on every later visit.
+JUST_SENT = "incidents:just_sent"
+
+
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
     """Step one (GET, no kind): what are you reporting? Step two: only that kind's questions.
@@ -81,6 +86,7 @@ def report(request: HttpRequest) -> HttpResponse:
                 if not exc.extra:
                     form.add_error(None, exc.message)
             else:
+                request.session[JUST_SENT] = case.reference
                 if getattr(request, "idle_expired", False):
                     # The report page will ask for the password first (the session went idle
                     # while the report was typed): the sign-in page says the report arrived.
@@ -145,14 +151,29 @@ def my_reports(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _fetched_by_script(request: HttpRequest) -> bool:
+    """A page report.js fetched rather than a page a person opened. The script sends a report
+    with fetch() and then opens the page the reply was redirected to, so the copy it fetched on
+    the way must not use up "Received". The browser says so (Sec-Fetch-Dest: empty); one too old
+    to say it still sends the header report.js adds to what it posts (kept across the redirect)."""
+    return (
+        request.headers.get("Sec-Fetch-Dest") == "empty"
+        or request.headers.get("X-Requested-With") == "fetch"
+    )
+
+
 @login_required
 def my_report(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.VIEW_AS_REPORTER, {Basis.REPORTER})
+    just_sent = request.session.get(JUST_SENT) == access.case.reference
+    if just_sent and not _fetched_by_script(request):
+        del request.session[JUST_SENT]
     return render(
         request,
         "incidents/my_report.html",
         {
             "case": access.case,
+            "just_sent": just_sent,
             "timeline": selectors.timeline_for(access.case, full=False),
             "notes": selectors.notes_for(access.case, full=False, user=request.user),
             "form": AddInformationForm(),

@@ -85,6 +85,11 @@ def test_draft_with_no_signal_is_sent_when_the_signal_returns(
         assert case.urgent and case.report.narrative == "Told me she is being hurt at home."
         assert page.evaluate(DRAFTS) == 0
         assert outbox, "the urgent draft paged the on-call manager once sent"
+        # The report's own page, opened from there, says so too: the script's sending did not
+        # use up its "Received".
+        status.get_by_role("link", name=case.reference).click()
+        page.wait_for_url(f"**/my-reports/{case.reference}/")
+        assert f"Your reference is {case.reference}" in page.get_by_role("status").inner_text()
     finally:
         context.close()
 

@@ -51,6 +51,11 @@ def test_urgent_disclosure_from_a_phone(live_server, phone, people, rota, outbox
     case = Case.objects.get()
     assert case.reference in received.inner_text()
     assert case.status == CaseStatus.REPORTED and case.urgent
+    # Said once, straight after sending (the page report.js fetched on the way did not use it
+    # up); opened again, the page gives the report's status.
+    phone.reload()
+    assert "Your report's status: Reported." in phone.locator("main").inner_text()
+    assert "Your reference is" not in phone.locator("main").inner_text()
 
 
 def test_missing_grounds_are_explained_next_to_the_field(live_server, phone, people, rota):
@@ -77,5 +82,8 @@ def test_works_with_javascript_off(live_server, browser, people, rota):
         page.get_by_label("What happened?").fill("Reported without any script.")
         page.get_by_role("button", name="Send report").click()
         assert "Your reference is C-" in page.get_by_role("status").inner_text()
+        page.reload()
+        assert "Your report's status: Reported." in page.locator("main").inner_text()
+        assert "Your reference is" not in page.locator("main").inner_text()
     finally:
         context.close()

@@ -215,6 +215,71 @@ class TestReportPage:
         assert response["Location"] == f"{reverse('login')}?next=/cases/{case.reference}/"
 
 
+class TestMyReportPage:
+    """The reporter's own page says "Received" straight after sending, and the report's status
+    on every later visit."""
+
+    @pytest.fixture
+    def sent(self, worker_client, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = worker_client.post(REPORT_URL, urgent_form())
+        assert response.status_code == 302
+        return response["Location"]
+
+    RECEIVED = "Received. Your reference is"
+
+    def test_received_once_then_the_status(self, worker_client, sent):
+        case = Case.objects.get()
+        first = worker_client.get(sent).content.decode()
+        assert f"{self.RECEIVED} {case.reference}." in first
+        assert "Your report's status" not in first
+        later = worker_client.get(sent).content.decode()
+        assert self.RECEIVED not in later
+        assert "Your report's status: Reported." in later
+
+    @pytest.mark.parametrize(
+        "script",
+        [{"HTTP_SEC_FETCH_DEST": "empty"}, {"HTTP_X_REQUESTED_WITH": "fetch"}],
+        ids=["sec-fetch-dest", "older-browser"],
+    )
+    def test_the_page_report_js_fetches_on_the_way_leaves_it_for_the_page_opened(
+        self, worker_client, sent, script
+    ):
+        """report.js sends the report with fetch(), which follows the redirect to this page,
+        and then opens the page itself: that second one is the one the person sees."""
+        assert self.RECEIVED in worker_client.get(sent, **script).content.decode()
+        opened = worker_client.get(sent, HTTP_SEC_FETCH_DEST="document").content.decode()
+        assert self.RECEIVED in opened
+        assert self.RECEIVED not in worker_client.get(sent).content.decode()
+
+    def test_sending_the_same_form_again_says_received_again(self, worker_client, sent):
+        """A double tap on Send: one case, and the page after the second says it arrived."""
+        worker_client.get(sent)
+        case = Case.objects.get()
+        again = worker_client.post(REPORT_URL, urgent_form(client_token=str(case.client_token)))
+        assert again["Location"] == sent
+        assert self.RECEIVED in worker_client.get(sent).content.decode()
+
+    def test_another_report_page_does_not_use_it_up(self, worker_client, people, sent):
+        earlier = submit_report(
+            reporter=people["worker"],
+            kind=ReportKind.CONCERN_COLLEAGUE,
+            narrative="Read a care plan aloud.",
+            details={"colleague": "B. Colleague"},
+        )
+        other = worker_client.get(reverse("incidents:my-report", args=[earlier.reference]))
+        body = other.content.decode()
+        assert self.RECEIVED not in body and "Your report's status:" in body
+        assert self.RECEIVED in worker_client.get(sent).content.decode()
+
+    def test_in_welsh(self, worker_client, people, sent):
+        people["worker"].language = "cy"
+        people["worker"].save(update_fields=["language"])
+        worker_client.get(sent)
+        body = worker_client.get(sent).content.decode().replace("&#x27;", "'")
+        assert "Statws eich adroddiad: Wedi'i adrodd." in body
+
+
 def urgent_report(people, capture):
     """The worker's urgent disclosure, paged as its transaction commits."""
     with capture(execute=True):
