@@ -34,8 +34,14 @@ assert kinds == ["reported", "alert_raised", "step_started", "page_sent"], kinds
 assert record_event(case_id=case.id, kind="page_sent", dedupe_key="told") is not None
 assert record_event(case_id=case.id, kind="page_sent", dedupe_key="told") is None
 assert record_event(case_id=case.id + 1000, kind="page_sent") is None
+concern = submit_report(
+    reporter=worker, kind="concern_colleague", narrative="words", details={"colleague": "B."}
+)
+concern = type(concern).objects.get(pk=concern.pk)
+assert concern.report.narrative == "words" and concern.clocks.count() == 2
+assert list(concern.timeline.values_list("kind", flat=True)) == ["reported"]
 checked, broken = audit.verify_chains()
-assert broken == [] and checked >= 5, (checked, broken)
+assert broken == [] and checked >= 6, (checked, broken)
 print("embedded default: urgent path OK")
 
 # API sign-in by token: the plain lookup converts SQLite's values as the ORM does.
