@@ -155,11 +155,16 @@ class KindForm(forms.Form):
 
 
 class AddInformationForm(forms.Form):
+    """The reporter's "Add" on their own report's page. Each page carries a fresh
+    `client_token`, so the same form sent twice (a double tap, a browser sending it again) adds
+    it once (services.add_report_information)."""
+
     text = forms.CharField(
         label=_("Add information to your report"),
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=10000,
     )
+    client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
 
 class NoteForm(forms.Form):

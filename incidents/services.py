@@ -779,8 +779,15 @@ def add_note(
     return note
 
 
-def add_report_information(*, case: Case, actor: User, text: str) -> CaseNote:
-    """The reporter adds to their own report later."""
+def add_report_information(
+    *, case: Case, actor: User, text: str, client_token: uuid.UUID | None = None
+) -> CaseNote:
+    """The reporter adds to their own report later (a CaseNote `from_reporter`).
+
+    A resubmission with the same `client_token` (a double tap, a browser sending the form again,
+    a phone retrying on a weak signal) adds nothing and raises AlreadyDone, as add_note does: it
+    is decided under the case's lock, after the reporter check, so two taps at once are seen one
+    after the other; the casenote_client_token_once constraint backs it."""
     text = text.strip()
     if not text:
         raise ConcernlineError(_("Say what you want to add."), extra={"text": _("Write it.")})
@@ -788,9 +795,16 @@ def add_report_information(*, case: Case, actor: User, text: str) -> CaseNote:
         case = _locked(case)
         if case.reporter_id != actor.id:
             raise NotAllowed(_("You may not do that on this case."))
+        if (
+            client_token is not None
+            and CaseNote.objects.filter(case=case, client_token=client_token).exists()
+        ):
+            raise AlreadyDone(_("What you added is on your report already. It is shown once."))
         if case.status == CaseStatus.CLOSED:
             raise IllegalTransition(_("The case is closed."))
-        note = CaseNote.objects.create(case=case, author=actor, text=text, from_reporter=True)
+        note = CaseNote.objects.create(
+            case=case, author=actor, text=text, from_reporter=True, client_token=client_token
+        )
         add_event(case=case, kind=TimelineKind.INFORMATION_ADDED, actor=actor)
     return note
 

@@ -176,7 +176,8 @@ def my_report(request: HttpRequest, reference: str) -> HttpResponse:
             "just_sent": just_sent,
             "timeline": selectors.timeline_for(access.case, full=False),
             "notes": selectors.notes_for(access.case, full=False, user=request.user),
-            "form": AddInformationForm(),
+            # A fresh token on each page: the same addition sent twice is added once.
+            "form": AddInformationForm(initial={"client_token": uuid.uuid4()}),
         },
     )
 
@@ -189,8 +190,13 @@ def my_report_add(request: HttpRequest, reference: str) -> HttpResponse:
     if form.is_valid():
         try:
             services.add_report_information(
-                case=access.case, actor=request.user, text=form.cleaned_data["text"]
+                case=access.case,
+                actor=request.user,
+                text=form.cleaned_data["text"],
+                client_token=form.cleaned_data["client_token"],
             )
+        except services.AlreadyDone as exc:
+            messages.info(request, exc.message)  # sent before (a double tap): news, not a failure
         except ConcernlineError as exc:
             messages.error(request, exc.message)
         else:

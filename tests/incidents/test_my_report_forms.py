@@ -1,0 +1,184 @@
+"""The reporter's "Add" on their own report's page, on a weak signal: the same addition sent
+twice is added once."""
+
+import re
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from incidents import services
+from incidents.models import CaseNote, TimelineKind
+
+MORE = "She rang me again tonight and said the same."
+
+
+def page_of(client, case):
+    return client.get(reverse("incidents:my-report", args=[case.reference]))
+
+
+def add_url(case) -> str:
+    return reverse("incidents:my-report-add", args=[case.reference])
+
+
+def add_form_of(body: str) -> str:
+    return re.search(r'action="/my-reports/[^"]+/add/">(.*?)</form>', body, re.S).group(1)
+
+
+def add_token(body: str) -> str:
+    """The client_token the page's "Add" form carries."""
+    return re.search(r'name="client_token" value="([^"]+)"', add_form_of(body)).group(1)
+
+
+def added(case) -> int:
+    return CaseNote.objects.filter(case=case, from_reporter=True).count()
+
+
+@pytest.fixture
+def reporter_client(client, people):
+    client.force_login(people["worker"])
+    return client
+
+
+class TestAnAdditionSentTwice:
+    def test_a_double_tap_adds_it_once_and_says_so_calmly(self, reporter_client, make_case):
+        case = make_case()
+        token = add_token(page_of(reporter_client, case).content.decode())
+
+        first = reporter_client.post(add_url(case), {"text": MORE, "client_token": token})
+        second = reporter_client.post(add_url(case), {"text": MORE, "client_token": token})
+
+        assert first.status_code == second.status_code == 302
+        assert second["Location"] == reverse("incidents:my-report", args=[case.reference])
+        assert added(case) == 1
+        assert case.timeline.filter(kind=TimelineKind.INFORMATION_ADDED).count() == 1
+        page = reporter_client.get(second["Location"]).content.decode()
+        assert page.count(MORE) == 1
+        assert "What you added is on your report already. It is shown once." in page
+        assert 'class="error"' not in page
+
+    def test_each_page_carries_a_fresh_token_so_a_second_addition_is_kept(
+        self, reporter_client, make_case
+    ):
+        """The same words sent again from a page loaded again are a second addition, on purpose."""
+        case = make_case()
+        first = add_token(page_of(reporter_client, case).content.decode())
+        reporter_client.post(add_url(case), {"text": MORE, "client_token": first})
+        second = add_token(page_of(reporter_client, case).content.decode())
+        assert uuid.UUID(first) != uuid.UUID(second)
+        reporter_client.post(add_url(case), {"text": MORE, "client_token": second})
+        assert added(case) == 2
+
+    def test_an_addition_without_a_token_is_still_taken(self, reporter_client, make_case):
+        """A page served before the token existed still adds what was written."""
+        case = make_case()
+        response = reporter_client.post(add_url(case), {"text": MORE})
+        assert response.status_code == 302
+        assert CaseNote.objects.get(case=case).client_token is None
+
+    def test_in_welsh(self, reporter_client, make_case, people):
+        people["worker"].language = "cy"
+        people["worker"].save(update_fields=["language"])
+        case = make_case()
+        token = str(uuid.uuid4())
+        reporter_client.post(add_url(case), {"text": MORE, "client_token": token})
+        second = reporter_client.post(add_url(case), {"text": MORE, "client_token": token})
+        page = reporter_client.get(second["Location"]).content.decode().replace("&#x27;", "'")
+        assert "Mae'r hyn a ychwanegoch ar eich adroddiad eisoes." in page
+
+
+class TestOnlyTheReporterMayAdd:
+    @pytest.mark.parametrize(
+        "role", ["other_worker", "manager", "manager2", "hr", "dpo", "safeguarding", "admin"]
+    )
+    def test_anyone_else_gets_404_and_adds_nothing(self, client, make_case, people, role):
+        """Through the page: the paged manager who may see the whole case, and everyone else,
+        are told there is no such report, with or without a token the reporter used."""
+        case = make_case()
+        token = str(uuid.uuid4())
+        services.add_report_information(
+            case=case, actor=people["worker"], text=MORE, client_token=uuid.UUID(token)
+        )
+        client.force_login(people[role])
+        for data in ({"text": "Not theirs to add."}, {"text": MORE, "client_token": token}):
+            assert client.post(add_url(case), data).status_code == 404
+        assert added(case) == 1
+
+
+class TestAddReportInformationWithAToken:
+    def test_the_same_token_again_is_already_done(self, make_case, people):
+        case = make_case()
+        token = uuid.uuid4()
+        services.add_report_information(
+            case=case, actor=people["worker"], text=MORE, client_token=token
+        )
+        with pytest.raises(services.AlreadyDone):
+            services.add_report_information(
+                case=case, actor=people["worker"], text=MORE, client_token=token
+            )
+        assert added(case) == 1
+
+    @pytest.mark.parametrize("role", ["other_worker", "manager"])
+    def test_the_token_is_checked_only_after_the_reporter_check(self, make_case, people, role):
+        """Someone else learns nothing from a token: they are refused as for any token."""
+        case = make_case()
+        token = uuid.uuid4()
+        services.add_report_information(
+            case=case, actor=people["worker"], text=MORE, client_token=token
+        )
+        with pytest.raises(services.NotAllowed):
+            services.add_report_information(
+                case=case, actor=people[role], text=MORE, client_token=token
+            )
+        assert added(case) == 1
+
+    def test_a_resend_after_the_case_closed_is_still_already_done(self, make_case, people):
+        """It was added before the case closed: the resend says so, not that the case is shut."""
+        case = make_case(to="outcome")
+        token = uuid.uuid4()
+        services.add_report_information(
+            case=case, actor=people["worker"], text=MORE, client_token=token
+        )
+        services.close_case(case=case, actor=people["manager"])
+        with pytest.raises(services.AlreadyDone):
+            services.add_report_information(
+                case=case, actor=people["worker"], text=MORE, client_token=token
+            )
+        with pytest.raises(services.IllegalTransition):
+            services.add_report_information(
+                case=case, actor=people["worker"], text=MORE, client_token=uuid.uuid4()
+            )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_taps_at_the_same_moment_add_it_once(make_case, people):
+    """Each tap in its own connection, at once: the case's lock puts one after the other, so
+    the second sees the first's addition (no IntegrityError from the constraint behind it)."""
+    case = make_case()
+    token = uuid.uuid4()
+    start = threading.Barrier(2)
+    outcomes = []
+
+    def tap():
+        try:
+            start.wait()
+            services.add_report_information(
+                case=case, actor=people["worker"], text=MORE, client_token=token
+            )
+            outcomes.append("added")
+        except services.AlreadyDone:
+            outcomes.append("already")
+        except Exception as exc:  # surfaced below
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tap) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(map(str, outcomes)) == ["added", "already"]
+    assert added(case) == 1
