@@ -163,8 +163,16 @@ class AddInformationForm(forms.Form):
         label=_("Add information to your report"),
         widget=forms.Textarea(attrs={"rows": 4}),
         max_length=10000,
+        error_messages={"required": _("Say what you want to add.")},
     )
-    client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    client_token = forms.UUIDField(
+        widget=forms.HiddenInput,
+        required=False,
+        # Only a page spoilt on the way sends one that is not a token; it is said at the top.
+        error_messages={
+            "invalid": _("This page is out of date. Load it again, then add what you wrote.")
+        },
+    )
 
 
 class NoteForm(forms.Form):

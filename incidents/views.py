@@ -165,26 +165,40 @@ def _fetched_by_script(request: HttpRequest) -> bool:
 @login_required
 def my_report(request: HttpRequest, reference: str) -> HttpResponse:
     access = _case_or_404(request, reference, AccessAction.VIEW_AS_REPORTER, {Basis.REPORTER})
-    just_sent = request.session.get(JUST_SENT) == access.case.reference
+    return _my_report_page(request, access)
+
+
+def _my_report_page(request: HttpRequest, access, *, refused=None) -> HttpResponse:
+    """The reporter's page of their own report. `refused` is an "Add" form that was not saved:
+    the page holds it with what was sent and why not, and answers 400."""
+    case = access.case
+    just_sent = request.session.get(JUST_SENT) == case.reference
     if just_sent and not _fetched_by_script(request):
         del request.session[JUST_SENT]
-    return render(
-        request,
-        "incidents/my_report.html",
-        {
-            "case": access.case,
-            "just_sent": just_sent,
-            "timeline": selectors.timeline_for(access.case, full=False),
-            "notes": selectors.notes_for(access.case, full=False, user=request.user),
-            # A fresh token on each page: the same addition sent twice is added once.
-            "form": AddInformationForm(initial={"client_token": uuid.uuid4()}),
-        },
-    )
+    context = {
+        "case": case,
+        "just_sent": just_sent,
+        "timeline": selectors.timeline_for(case, full=False),
+        "notes": selectors.notes_for(case, full=False, user=request.user),
+        # A fresh token on each page: the same addition sent twice is added once.
+        "form": AddInformationForm(initial={"client_token": uuid.uuid4()}),
+    }
+    if refused is None:
+        return render(request, "incidents/my_report.html", context)
+    if case.status != CaseStatus.CLOSED:
+        context["form"] = refused
+        messages.error(request, _("Not saved. The form below says why."))
+    else:
+        # The case closed since the page was loaded, and its page no longer offers the form.
+        _errors_as_messages(request, refused)
+    return render(request, "incidents/my_report.html", context, status=400)
 
 
 @login_required
 @require_POST
 def my_report_add(request: HttpRequest, reference: str) -> HttpResponse:
+    """A refusal, the form's own or the service's, comes back on the report's page with what
+    was typed and the reason next to the field, as on the case page."""
     access = _case_or_404(request, reference, AccessAction.CHANGE, {Basis.REPORTER})
     form = AddInformationForm(request.POST)
     if form.is_valid():
@@ -198,12 +212,15 @@ def my_report_add(request: HttpRequest, reference: str) -> HttpResponse:
         except services.AlreadyDone as exc:
             messages.info(request, exc.message)  # sent before (a double tap): news, not a failure
         except ConcernlineError as exc:
-            messages.error(request, exc.message)
+            _add_refusal(form, exc)
         else:
             messages.success(request, _("Added to your report."))
-    else:
-        messages.error(request, _("Say what you want to add."))
-    return redirect("incidents:my-report", reference=reference)
+    if not form.errors:
+        return redirect("incidents:my-report", reference=reference)
+    # The page shown is a view like any other: need-to-know is checked, and the view logged,
+    # by get_case_for (after the action's own check and log), and the case is read afresh.
+    access = _case_or_404(request, reference, AccessAction.VIEW_AS_REPORTER, {Basis.REPORTER})
+    return _my_report_page(request, access, refused=form)
 
 
 CASES_PER_PAGE = 50

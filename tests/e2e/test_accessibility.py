@@ -100,6 +100,12 @@ def test_every_staff_page_passes_axe(live_server, axe_page, people, rota, outbox
         "/me/paging/",
     ):
         found += violations(axe_page, base + path)
+    # A refused addition comes back on the report's page with its reason next to the field.
+    axe_page.goto(f"{base}/my-reports/{case.reference}/")
+    axe_page.locator("#id_text").evaluate("box => box.removeAttribute('required')")
+    axe_page.get_by_role("button", name="Add", exact=True).click()
+    axe_page.locator("#id_text_error").wait_for()
+    found += check(axe_page, "report page with a refused addition")
     axe_page.get_by_role("button", name="Sign out").click()
 
     sign_in(axe_page, base, people["manager"].email)  # the paged manager

@@ -1,5 +1,6 @@
 """The reporter's "Add" on their own report's page, on a weak signal: the same addition sent
-twice is added once."""
+twice is added once; an addition that is refused comes back on the report's page with what was
+typed and the reason next to the field."""
 
 import re
 import threading
@@ -9,8 +10,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from config.errors import ConcernlineError
 from incidents import services
-from incidents.models import CaseNote, TimelineKind
+from incidents.models import AccessAction, AccessLogEntry, CaseNote, TimelineKind
 
 MORE = "She rang me again tonight and said the same."
 
@@ -30,6 +32,21 @@ def add_form_of(body: str) -> str:
 def add_token(body: str) -> str:
     """The client_token the page's "Add" form carries."""
     return re.search(r'name="client_token" value="([^"]+)"', add_form_of(body)).group(1)
+
+
+def error_for(body: str, field: str) -> str:
+    """The text of the error shown next to `field`, or "" if there is none."""
+    match = re.search(rf'<p class="error" id="id_{field}_error">(.*?)</p>', body, re.S)
+    return match.group(1).strip() if match else ""
+
+
+def last_log_id() -> int:
+    return AccessLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def new_log_rows(since: int) -> list[tuple[str, str, str]]:
+    rows = AccessLogEntry.objects.filter(id__gt=since).order_by("id")
+    return list(rows.values_list("action", "basis", "user__email"))
 
 
 def added(case) -> int:
@@ -105,6 +122,121 @@ class TestOnlyTheReporterMayAdd:
         for data in ({"text": "Not theirs to add."}, {"text": MORE, "client_token": token}):
             assert client.post(add_url(case), data).status_code == 404
         assert added(case) == 1
+
+
+class TestARefusedAdditionComesBackAsTyped:
+    """A refused addition is shown again on the report's page (400, as the case page does),
+    holding what was sent and the reason next to the field; the rest of the page is all there,
+    and the page is access-logged as any view of it is."""
+
+    def test_nothing_written(self, reporter_client, make_case):
+        case = make_case()
+        token = str(uuid.uuid4())
+        seen = last_log_id()
+
+        response = reporter_client.post(add_url(case), {"text": "  ", "client_token": token})
+
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "text") == "Say what you want to add."
+        assert 'aria-describedby="id_text_error"' in body
+        assert "Not saved. The form below says why." in body
+        # The rest of the page: the report's status and what it is.
+        assert f"<h1>{case.reference}</h1>" in body
+        assert "Your report's status: Reported." in body
+        # The same token, so the corrected form sent twice is still added once.
+        assert add_token(body) == token
+        assert new_log_rows(seen) == [
+            (AccessAction.CHANGE, "reporter", "worker@example.org"),
+            (AccessAction.VIEW_AS_REPORTER, "reporter", "worker@example.org"),
+        ]
+        assert added(case) == 0
+
+    def test_too_long_keeps_what_was_typed(self, reporter_client, make_case):
+        case = make_case()
+        text = "She rang again and said more. " * 400  # over 10,000 characters
+        response = reporter_client.post(
+            add_url(case), {"text": text, "client_token": str(uuid.uuid4())}
+        )
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "text").startswith("Ensure this value has at most 10000 characters")
+        assert text.strip() in add_form_of(body)
+        assert added(case) == 0
+
+    def test_the_corrected_form_sent_twice_is_added_once(self, reporter_client, make_case):
+        case = make_case()
+        token = str(uuid.uuid4())
+        refused = reporter_client.post(add_url(case), {"text": "", "client_token": token})
+        kept = add_token(refused.content.decode())
+        for _tap in range(2):
+            reporter_client.post(add_url(case), {"text": MORE, "client_token": kept})
+        assert added(case) == 1
+
+    def test_the_services_reason_is_shown_next_to_its_field(
+        self, reporter_client, make_case, monkeypatch
+    ):
+        def refuse(**kwargs):
+            raise ConcernlineError("Not added.", extra={"text": "Write it in words."})
+
+        monkeypatch.setattr(services, "add_report_information", refuse)
+        case = make_case()
+        response = reporter_client.post(add_url(case), {"text": MORE})
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert error_for(body, "text") == "Write it in words."
+        assert MORE in add_form_of(body)
+
+    def test_a_token_that_is_not_one_is_refused_in_words_and_keeps_the_text(
+        self, reporter_client, make_case
+    ):
+        case = make_case()
+        response = reporter_client.post(add_url(case), {"text": MORE, "client_token": "1"})
+        assert response.status_code == 400
+        form = add_form_of(response.content.decode())
+        reason = re.search(r'<div class="error" role="alert"><ul [^>]*><li>(.*?)</li>', form)
+        assert reason
+        assert (
+            reason.group(1) == "This page is out of date. Load it again, then add what you wrote."
+        )
+        assert MORE in form
+        assert added(case) == 0
+
+    def test_a_case_closed_since_the_page_was_loaded_says_so_at_the_top(
+        self, reporter_client, make_case, people
+    ):
+        """The page no longer offers the form, so its reason is a message, never a 500."""
+        case = make_case(to="outcome")
+        services.close_case(case=case, actor=people["manager"])
+        response = reporter_client.post(add_url(case), {"text": MORE})
+        assert response.status_code == 400
+        body = response.content.decode()
+        assert "The case is closed." in body
+        assert 'name="text"' not in body
+        assert f"<h1>{case.reference}</h1>" in body
+        assert added(case) == 0
+
+    def test_in_welsh(self, reporter_client, make_case, people):
+        people["worker"].language = "cy"
+        people["worker"].save(update_fields=["language"])
+        case = make_case()
+        response = reporter_client.post(add_url(case), {"text": ""})
+        assert response.status_code == 400
+        body = response.content.decode().replace("&#x27;", "'")
+        assert error_for(body, "text") == "Dywedwch beth rydych am ei ychwanegu."
+        assert "Heb ei gadw. Mae'r ffurflen isod yn dweud pam." in body
+
+    @pytest.mark.parametrize("role", ["other_worker", "manager", "hr", "admin"])
+    def test_someone_else_gets_404_not_the_page(self, client, make_case, people, role):
+        """A refusal shows the reporter's page only to the reporter: anyone else is told there
+        is no such report before anything they sent is looked at, and nothing is logged."""
+        case = make_case()
+        client.force_login(people[role])
+        seen = last_log_id()
+        response = client.post(add_url(case), {"text": ""})
+        assert response.status_code == 404
+        assert case.reference not in response.content.decode()
+        assert new_log_rows(seen) == []
 
 
 class TestAddReportInformationWithAToken:
