@@ -3,9 +3,11 @@
 Errors are always structured: {"error": {"code": ..., "message": ..., "fields": {...}}}.
 """
 
+import contextlib
+
 from django.contrib.auth import authenticate
 from django_otp import match_token, user_has_device
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.permissions import AllowAny
@@ -274,12 +276,31 @@ class ReportDetailView(APIView):
 
 class AddInformationSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=10000)
+    client_token = TextUUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "A UUID the phone makes once for this addition and sends again with every retry: "
+            "the same token again adds nothing and is answered as the first was (201, the "
+            "report's status)."
+        ),
+    )
 
 
 class ReportInformationView(APIView):
     @extend_schema(
         request=AddInformationSerializer,
-        responses={201: ReporterViewSerializer},
+        responses={
+            201: OpenApiResponse(
+                ReporterViewSerializer,
+                description="Added; or already added with this client_token, and nothing more.",
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer, description="The report is closed: nothing more can be added."
+            ),
+            **ERRORS,
+        },
         summary="Add information to your own report",
     )
     def post(self, request: Request, reference: str) -> Response:
@@ -292,9 +313,15 @@ class ReportInformationView(APIView):
         )
         serializer = AddInformationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.add_report_information(
-            case=access.case, actor=request.user, text=serializer.validated_data["text"]
-        )
+        # A retry of an addition that arrived (its reply lost on a weak signal) is AlreadyDone:
+        # answered as the first was, so the phone stops retrying; nothing is added.
+        with contextlib.suppress(services.AlreadyDone):
+            services.add_report_information(
+                case=access.case,
+                actor=request.user,
+                text=serializer.validated_data["text"],
+                client_token=serializer.validated_data["client_token"],
+            )
         return Response(ReporterViewSerializer(access.case).data, status=status.HTTP_201_CREATED)
 
 

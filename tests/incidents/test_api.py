@@ -1,15 +1,19 @@
 """The JSON API: tokens, sending a report, reading its status, the schema. Every error is
 structured ({"error": {"code", "message", "fields"}}), never a 500 or an HTML page."""
 
+import threading
 import uuid
 from datetime import timedelta
 
 import pytest
 import yaml
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from incidents.models import Case, ReportKind
+from incidents import services
+from incidents.models import Case, CaseNote, ReportKind, TimelineKind
+from incidents.services import submit_report
 from oncall.models import Alert
 from staff.models import ApiToken
 from staff.services import hash_api_key, issue_api_token
@@ -205,6 +209,154 @@ class TestReportDetail:
 
     def test_unauthenticated(self, api, reference):
         structured_error(api.get(f"{REPORTS_URL}{reference}/"), 401, "not_authenticated")
+
+
+class TestAddInformation:
+    """The reporter adds to their report from a phone; a retry on a weak signal, with the same
+    client_token, is answered as the first was and adds nothing."""
+
+    MORE = "She rang me again tonight."
+
+    @pytest.fixture
+    def case(self, worker_api):
+        reference = worker_api.post(REPORTS_URL, urgent_report(), format="json").json()["reference"]
+        return Case.objects.get(reference=reference)
+
+    def url(self, reference: str) -> str:
+        return f"{REPORTS_URL}{reference}/information/"
+
+    def added(self, case) -> int:
+        return CaseNote.objects.filter(case=case, from_reporter=True).count()
+
+    def test_the_same_token_again_is_answered_as_the_first_and_adds_nothing(self, worker_api, case):
+        body = {"text": self.MORE, "client_token": str(uuid.uuid4())}
+        first = worker_api.post(self.url(case.reference), body, format="json")
+        second = worker_api.post(self.url(case.reference), body, format="json")
+        assert first.status_code == second.status_code == 201
+        assert first.json() == second.json()
+        assert first.json()["reference"] == case.reference
+        assert self.added(case) == 1
+        assert case.timeline.filter(kind=TimelineKind.INFORMATION_ADDED).count() == 1
+        assert CaseNote.objects.get(case=case).client_token == uuid.UUID(body["client_token"])
+
+    def test_another_token_is_another_addition(self, worker_api, case):
+        for _each in range(2):
+            body = {"text": self.MORE, "client_token": str(uuid.uuid4())}
+            assert worker_api.post(self.url(case.reference), body, format="json").status_code == 201
+        assert self.added(case) == 2
+
+    @pytest.mark.parametrize("token", [{}, {"client_token": None}], ids=["left out", "null"])
+    def test_without_a_token_it_is_still_taken(self, worker_api, case, token):
+        body = {"text": self.MORE, **token}
+        assert worker_api.post(self.url(case.reference), body, format="json").status_code == 201
+        assert CaseNote.objects.get(case=case).client_token is None
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({"text": MORE, "client_token": "not-a-uuid"}, "client_token"),
+            ({"text": MORE, "client_token": 12345}, "client_token"),
+            ({"text": "   "}, "text"),
+            ({"text": "x" * 10001}, "text"),
+            ({}, "text"),
+        ],
+        ids=["not a uuid", "a number", "blank", "too long", "no text"],
+    )
+    def test_bad_input_is_a_structured_400(self, worker_api, case, body, field):
+        response = worker_api.post(self.url(case.reference), body, format="json")
+        error = structured_error(response, 400, "invalid")
+        assert field in error["fields"]
+        assert self.added(case) == 0
+
+    def test_a_closed_report_takes_nothing_more_but_a_retry_is_still_answered(
+        self, worker_api, make_case, people
+    ):
+        case = make_case(to="outcome")
+        token = str(uuid.uuid4())
+        body = {"text": self.MORE, "client_token": token}
+        first = worker_api.post(self.url(case.reference), body, format="json")
+        services.close_case(case=case, actor=people["manager"])
+        retry = worker_api.post(self.url(case.reference), body, format="json")
+        assert first.status_code == retry.status_code == 201
+        assert retry.json()["reference"] == case.reference
+        fresh = {"text": self.MORE, "client_token": str(uuid.uuid4())}
+        structured_error(
+            worker_api.post(self.url(case.reference), fresh, format="json"),
+            409,
+            "illegal_transition",
+        )
+        assert self.added(case) == 1
+
+    @pytest.mark.parametrize(
+        "role", ["other_worker", "manager", "manager2", "hr", "dpo", "safeguarding", "admin"]
+    )
+    def test_nobody_else_may_add(self, api, people, worker_api, case, role):
+        """The paged manager who may read the whole case, and everyone else, are told there is
+        no such report, whatever they send: the reporter's own token included."""
+        token = str(uuid.uuid4())
+        worker_api.post(
+            self.url(case.reference), {"text": self.MORE, "client_token": token}, format="json"
+        )
+        api.force_authenticate(user=people[role])
+        for body in ({"text": "Not theirs."}, {"text": self.MORE, "client_token": token}, {}):
+            error = structured_error(
+                api.post(self.url(case.reference), body, format="json"), 404, "not_found"
+            )
+            unknown = api.post(self.url("C-2099-9999"), body, format="json")
+            assert unknown.json() == {"error": error}
+        assert self.added(case) == 1
+
+    def test_unauthenticated(self, api, case):
+        response = api.post(self.url(case.reference), {"text": self.MORE}, format="json")
+        structured_error(response, 401, "not_authenticated")
+        assert self.added(case) == 0
+
+    def test_the_schema_says_so(self, api):
+        schema = yaml.safe_load(api.get("/api/schema/").content)
+        operation = schema["paths"]["/api/v1/reports/{reference}/information/"]["post"]
+        token = schema["components"]["schemas"]["AddInformation"]["properties"]["client_token"]
+        assert token["type"] == "string" and token["format"] == "uuid"
+        assert "client_token" not in schema["components"]["schemas"]["AddInformation"]["required"]
+        assert {"201", "400", "404", "409"} <= set(operation["responses"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_retries_at_the_same_moment_add_it_once(people, rota):
+    """A phone's retry arriving while the first is still being saved: each in its own
+    connection, at once. Both are answered 201 alike, and it is added once."""
+    case = submit_report(
+        reporter=people["worker"],
+        kind=ReportKind.CONCERN_COLLEAGUE,
+        narrative="Read a care plan aloud.",
+        details={"colleague": "B. Colleague"},
+    )
+    _token, key = issue_api_token(user=people["worker"], name="test")
+    body = {"text": "She rang me again tonight.", "client_token": str(uuid.uuid4())}
+    start = threading.Barrier(2)
+    answers = []
+
+    def send():
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+            start.wait()
+            response = client.post(
+                f"{REPORTS_URL}{case.reference}/information/", body, format="json"
+            )
+            answers.append((response.status_code, response.json()))
+        except Exception as exc:  # surfaced below
+            answers.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answer[0] for answer in answers] == [201, 201], answers
+    assert answers[0][1] == answers[1][1]
+    assert CaseNote.objects.filter(case=case, from_reporter=True).count() == 1
 
 
 def test_schema_lists_the_three_paths(api, db):
