@@ -10,6 +10,7 @@ from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -185,6 +186,8 @@ def _my_report_page(request: HttpRequest, access, *, refused=None) -> HttpRespon
     }
     if refused is None:
         return render(request, "incidents/my_report.html", context)
+    # Shown at the address the form was sent to: the language switcher goes back to the page.
+    context["page_path"] = reverse("incidents:my-report", args=[case.reference])
     if case.status != CaseStatus.CLOSED:
         context["form"] = refused
         messages.error(request, _("Not saved. The form below says why."))
@@ -334,6 +337,8 @@ def _case_page(request: HttpRequest, access, *, refused=None) -> HttpResponse:
     if refused is None:
         return render(request, "incidents/case_detail.html", context)
     name, form = refused
+    # Shown at the address the form was sent to: the language switcher goes back to the page.
+    context["page_path"] = reverse("incidents:case-detail", args=[case.reference])
     offered_by = CASE_FORMS[name][1]
     if offered_by is None or context[offered_by]:
         context[name] = form

@@ -229,6 +229,17 @@ class TestARefusedFormComesBackAsTyped:
         case.refresh_from_db()
         assert case.breach_decided_at is None
 
+    def test_the_language_switcher_goes_back_to_the_case_page(self, client, make_case, people):
+        """The refused page is shown at the address the form was sent to, which takes only a
+        POST: switching language from it goes to the case page, not to a 405."""
+        case = make_case()
+        client.force_login(people["manager"])
+        refused = client.post(reverse("incidents:case-note", args=[case.reference]), {"text": ""})
+        back = re.search(r'name="next" value="([^"]+)"', refused.content.decode()).group(1)
+        assert back == reverse("incidents:case-detail", args=[case.reference])
+        switched = client.post(reverse("set-language"), {"language": "cy", "next": back})
+        assert client.get(switched["Location"]).status_code == 200
+
     def test_in_welsh(self, client, investigated, people):
         people["hr"].language = "cy"
         people["hr"].save(update_fields=["language"])

@@ -226,6 +226,16 @@ class TestARefusedAdditionComesBackAsTyped:
         assert error_for(body, "text") == "Dywedwch beth rydych am ei ychwanegu."
         assert "Heb ei gadw. Mae'r ffurflen isod yn dweud pam." in body
 
+    def test_the_language_switcher_goes_back_to_the_report_page(self, reporter_client, make_case):
+        """The refused page is shown at the address the form was sent to, which takes only a
+        POST: switching language from it goes to the report's page, not to a 405."""
+        case = make_case()
+        refused = reporter_client.post(add_url(case), {"text": ""}).content.decode()
+        back = re.search(r'name="next" value="([^"]+)"', refused).group(1)
+        assert back == reverse("incidents:my-report", args=[case.reference])
+        switched = reporter_client.post(reverse("set-language"), {"language": "cy", "next": back})
+        assert reporter_client.get(switched["Location"]).status_code == 200
+
     @pytest.mark.parametrize("role", ["other_worker", "manager", "hr", "admin"])
     def test_someone_else_gets_404_not_the_page(self, client, make_case, people, role):
         """A refusal shows the reporter's page only to the reporter: anyone else is told there
