@@ -73,6 +73,9 @@ def _rota_page(request, rota, *, form=None, status=200):
             "earlier": (first_day - timedelta(days=weeks * 7)).isoformat(),
             "later": (first_day + timedelta(days=weeks * 7)).isoformat(),
             "weeks": weeks,
+            # A refused cover is shown at the address it was sent to, which takes only a POST:
+            # the language switcher goes back to the rota's page.
+            "page_path": reverse("oncall:rota", args=[rota.id]),
         },
         status=status,
     )

@@ -186,6 +186,11 @@ class TestCover:
         body = response.content.decode()
         assert '<p class="error" id="id_ends_at_error">The end must be after the start.' in body
         assert not RotaOverride.objects.exists()
+        # Shown at the POST-only address it was sent to: the language switcher goes back to the
+        # rota's page, which opens, not to that address (405).
+        page = reverse("oncall:rota", args=[gappy.id])
+        assert f'name="next" value="{page}"' in body
+        assert client.get(page).status_code == 200
 
     def test_cover_that_is_already_over_is_refused(self, client, people, gappy):
         signed_in(client, people, "manager")
