@@ -185,7 +185,14 @@ class NoteForm(forms.Form):
         max_length=10000,
         error_messages={"required": _("Write the note.")},
     )
-    client_token = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    client_token = forms.UUIDField(
+        widget=forms.HiddenInput,
+        required=False,
+        # Only a page spoilt on the way sends one that is not a token; it is said at the top.
+        error_messages={
+            "invalid": _("This page is out of date. Load it again, then add what you wrote.")
+        },
+    )
 
 
 class AttachmentForm(forms.Form):

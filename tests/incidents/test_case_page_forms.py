@@ -88,6 +88,21 @@ class TestANoteSentTwice:
         assert response.status_code == 302
         assert CaseNote.objects.get(case=case).client_token is None
 
+    def test_a_token_that_is_not_one_is_refused_in_words_and_keeps_the_note(
+        self, client, make_case, people
+    ):
+        case = make_case()
+        client.force_login(people["manager"])
+        response = client.post(
+            reverse("incidents:case-note", args=[case.reference]),
+            {"text": NOTE, "client_token": "1"},
+        )
+        assert response.status_code == 400
+        form = note_form_of(response.content.decode())
+        assert "This page is out of date. Load it again, then add what you wrote." in form
+        assert NOTE in form
+        assert not CaseNote.objects.filter(case=case).exists()
+
 
 class TestAddNoteWithAToken:
     def test_the_same_token_again_is_already_done(self, make_case, people):
