@@ -4,7 +4,6 @@ overdue, and who a manager oversees. Query counts are fixed (see tests/staff).""
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.db import connection, connections
@@ -55,14 +54,12 @@ def _token_lookup() -> tuple[str, list, list]:
     return sql, token_fields, user_fields
 
 
-# Each thread's connection's converters for a model's fields, worked out once: the ORM works
-# them out again for every row it reads, a third of a token lookup's time.
-_CONVERTERS: WeakKeyDictionary = WeakKeyDictionary()
-
-
 def _converters(model, fields: list) -> list[tuple]:
+    """Each field's column and converters for this thread's connection, worked out once per
+    connection and kept on it (going with it): the ORM works them out again for every row it
+    reads, a third of a token lookup's time."""
     wrapper = connections[connection.alias]
-    known = _CONVERTERS.setdefault(wrapper, {})
+    known = wrapper.__dict__.setdefault("_concernline_converters", {})
     found = known.get(model)
     if found is None:
         found = []

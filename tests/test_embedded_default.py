@@ -57,6 +57,28 @@ for model, a, b in ((ApiToken, found, expected), (User, found.user, expected.use
     for field in model._meta.concrete_fields:
         assert getattr(a, field.attname) == getattr(b, field.attname), field
 assert use_api_token(key).user == manager
+
+# The lookup's converters are kept on each thread's connection and go with it: the embedded
+# server starts a thread, and so a connection, for every request.
+import gc
+import threading
+
+from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper
+
+
+def lookup():
+    assert token_by_key_hash(hash_api_key(key)) is not None
+    connections.close_all()
+
+
+for _ in range(5):
+    thread = threading.Thread(target=lookup)
+    thread.start()
+    thread.join()
+gc.collect()
+live = [o for o in gc.get_objects() if isinstance(o, DatabaseWrapper)]
+assert len(live) == 1, live  # this thread's own
 print("embedded default: token lookup OK")
 """
 
