@@ -203,6 +203,8 @@ def _open_case(
             _new_case_clocks(case=case, now=now),
             audit.first_entries(case=case, events=events),
         )
+    # The report was inserted without being told its id: case.report reads it afresh.
+    case._state.fields_cache.pop("report", None)
     return case
 
 

@@ -88,6 +88,13 @@ class TestSubmitReport:
         assert first.reference == f"C-{year}-{number:04d}"
         assert second.reference == f"C-{year}-{number + 1:04d}"
 
+    def test_the_case_given_back_reads_its_stored_report(self, people, rota):
+        """The report goes in with the case in one statement without being told its id: the
+        case given back must not hold that unsaved copy (saving it would insert it again)."""
+        case = urgent(people["worker"])
+        assert case.report.pk is not None
+        assert case.report.narrative == NARRATIVE
+
     def test_same_client_token_returns_the_same_case(self, people, rota):
         token = uuid.uuid4()
         first = urgent(people["worker"], client_token=token)
