@@ -394,7 +394,6 @@ def test_a_new_cases_first_entries_go_in_with_it_or_not_at_all(people, rota):
         details={"colleague": "B."},
         client_token=token,
     )
-    assert not connection.in_atomic_block
     entry = first.timeline.get()
     assert entry.prev_hash == audit.GENESIS
     assert services.record_event(case_id=first.id, kind="note_added", dedupe_key="told once")
