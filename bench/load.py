@@ -1,15 +1,18 @@
 """Load benchmark: N concurrent clients submit reports over HTTP to gunicorn on loopback, against
 PostgreSQL and Redis, with a Celery worker paging through the Twilio sandbox.
 
-    python bench/load.py [--clients 50] [--seconds 60] [--urgent-share 0.2] [--rate 0]
-                         [--web-workers 1] [--web-threads 16]
+    python bench/load.py [--clients 50] [--seconds 60] [--warmup 5] [--urgent-share 0.2]
+                         [--rate 0] [--web-workers 1] [--web-threads 16]
 
 Each client is one keep-alive HTTP/1.1 connection (as a phone app would hold) sending one
 report after another; with --rate R the clients together offer R reports a second on a fixed
 schedule instead, and each latency counts from the moment its report was due, so a server that
-falls behind is not excused by the clients waiting for it. Prints requests per second and
-latency, then checks that every 201 has its case in the database and every urgent one its page
-at the sandbox, and that the audit chains verify (manage.py verify_audit). The last line is
+falls behind is not excused by the clients waiting for it. The same clients first send
+reports for --warmup seconds, which are not timed: a server just started opens its database
+connections, prepares its statements and loads its code on its first requests. Prints requests
+per second and latency over the timed run, then checks that every 201 has its case in the
+database and every urgent one its page at the sandbox (the warm-up's reports too, and a 5xx in
+either counts), and that the audit chains verify (manage.py verify_audit). The last line is
 exactly:
 
     load reports_per_s=<n> p50_ms=<n> p99_ms=<n> errors_5xx=<n> lost=<n>
@@ -297,6 +300,12 @@ def main() -> int:
         help="reports a second the clients offer together, on a schedule (0: each client "
         "sends its next report as soon as the last is answered)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5,
+        help="seconds of the same load before the timed run, not timed (0: none)",
+    )
     parser.add_argument("--web-workers", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument(
         "--web-threads",
@@ -387,6 +396,16 @@ def main() -> int:
             f"{args.clients} clients for {args.seconds:.0f} s against {web_url}{offered} …",
             flush=True,
         )
+        warmup = []
+        if args.warmup > 0:
+            warmup, _cpu = run_clients(
+                url=f"{web_url}/api/v1/reports/",
+                tokens=tokens,
+                seconds=args.warmup,
+                urgent_share=args.urgent_share,
+                rate=args.rate,
+            )
+            print(f"warm-up: {len(warmup)} reports in {args.warmup:g} s, not timed", flush=True)
         web, worker = processes[0].pid, processes[1].pid
         cpu_before = {
             "web": tree_cpu_seconds(web),
@@ -413,7 +432,7 @@ def main() -> int:
         }
 
         created = [r for r in results if r[0] == 201]
-        errors_5xx = sum(1 for r in results if r[0] >= 500)
+        errors_5xx = sum(1 for r in results + warmup if r[0] >= 500)
         other = sum(1 for r in results if r[0] != 201 and r[0] < 500)
         latencies_ms = [r[1] * 1000 for r in results]
         print(
@@ -431,7 +450,7 @@ def main() -> int:
             + f" total={sum(per_report.values()):.2f}",
             flush=True,
         )
-        lost = count_lost(env, created, sandbox)
+        lost = count_lost(env, created + [r for r in warmup if r[0] == 201], sandbox)
         audit = subprocess.run(
             [sys.executable, "manage.py", "verify_audit"],
             cwd=ROOT,
