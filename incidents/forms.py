@@ -154,6 +154,19 @@ class KindForm(forms.Form):
     )
 
 
+def one_time_token() -> forms.UUIDField:
+    """The hidden `client_token` a page gives its form, fresh on each load: the same form sent
+    twice adds what it says once. Leaving it out is allowed (a page from before it existed)."""
+    return forms.UUIDField(
+        widget=forms.HiddenInput,
+        required=False,
+        # Only a page spoilt on the way sends one that is not a token; it is said at the top.
+        error_messages={
+            "invalid": _("This page is out of date. Load it again, then add what you wrote.")
+        },
+    )
+
+
 class AddInformationForm(forms.Form):
     """The reporter's "Add" on their own report's page. Each page carries a fresh
     `client_token`, so the same form sent twice (a double tap, a browser sending it again) adds
@@ -165,14 +178,7 @@ class AddInformationForm(forms.Form):
         max_length=10000,
         error_messages={"required": _("Say what you want to add.")},
     )
-    client_token = forms.UUIDField(
-        widget=forms.HiddenInput,
-        required=False,
-        # Only a page spoilt on the way sends one that is not a token; it is said at the top.
-        error_messages={
-            "invalid": _("This page is out of date. Load it again, then add what you wrote.")
-        },
-    )
+    client_token = one_time_token()
 
 
 class NoteForm(forms.Form):
@@ -185,14 +191,7 @@ class NoteForm(forms.Form):
         max_length=10000,
         error_messages={"required": _("Write the note.")},
     )
-    client_token = forms.UUIDField(
-        widget=forms.HiddenInput,
-        required=False,
-        # Only a page spoilt on the way sends one that is not a token; it is said at the top.
-        error_messages={
-            "invalid": _("This page is out of date. Load it again, then add what you wrote.")
-        },
-    )
+    client_token = one_time_token()
 
 
 class AttachmentForm(forms.Form):
