@@ -186,15 +186,31 @@ def _my_report_page(request: HttpRequest, access, *, refused=None) -> HttpRespon
     }
     if refused is None:
         return render(request, "incidents/my_report.html", context)
-    # Shown at the address the form was sent to: the language switcher goes back to the page.
-    context["page_path"] = reverse("incidents:my-report", args=[case.reference])
-    if case.status != CaseStatus.CLOSED:
-        context["form"] = refused
+    # A case closed since the page was loaded no longer offers the form.
+    offered = case.status != CaseStatus.CLOSED
+    return _refused_page(
+        request,
+        "incidents:my-report",
+        "incidents/my_report.html",
+        context,
+        "form",
+        refused,
+        offered=offered,
+    )
+
+
+def _refused_page(request, page, template, context, name, form, *, offered) -> HttpResponse:
+    """A page again with its form `name` refused (400): the form as it was sent, with why not,
+    while the page still offers it; otherwise the reasons as messages at the top. The page is
+    shown at the address the form was sent to, so the language switcher goes back to the page
+    (`page_path`): `page` names its URL."""
+    context["page_path"] = reverse(page, args=[context["case"].reference])
+    if offered:
+        context[name] = form
         messages.error(request, _("Not saved. The form below says why."))
     else:
-        # The case closed since the page was loaded, and its page no longer offers the form.
-        _errors_as_messages(request, refused)
-    return render(request, "incidents/my_report.html", context, status=400)
+        _errors_as_messages(request, form)
+    return render(request, template, context, status=400)
 
 
 @login_required
@@ -204,20 +220,14 @@ def my_report_add(request: HttpRequest, reference: str) -> HttpResponse:
     was typed and the reason next to the field, as on the case page."""
     access = _case_or_404(request, reference, AccessAction.CHANGE, {Basis.REPORTER})
     form = AddInformationForm(request.POST)
-    if form.is_valid():
-        try:
-            services.add_report_information(
-                case=access.case,
-                actor=request.user,
-                text=form.cleaned_data["text"],
-                client_token=form.cleaned_data["client_token"],
-            )
-        except services.AlreadyDone as exc:
-            messages.info(request, exc.message)  # sent before (a double tap): news, not a failure
-        except ConcernlineError as exc:
-            _add_refusal(form, exc)
-        else:
-            messages.success(request, _("Added to your report."))
+    _carry_out(
+        request,
+        form,
+        lambda d: services.add_report_information(
+            case=access.case, actor=request.user, text=d["text"], client_token=d["client_token"]
+        ),
+        saved=_("Added to your report."),
+    )
     if not form.errors:
         return redirect("incidents:my-report", reference=reference)
     # The page shown is a view like any other: need-to-know is checked, and the view logged,
@@ -337,16 +347,18 @@ def _case_page(request: HttpRequest, access, *, refused=None) -> HttpResponse:
     if refused is None:
         return render(request, "incidents/case_detail.html", context)
     name, form = refused
-    # Shown at the address the form was sent to: the language switcher goes back to the page.
-    context["page_path"] = reverse("incidents:case-detail", args=[case.reference])
+    # The case may have moved on since the page was loaded and no longer offer that form.
     offered_by = CASE_FORMS[name][1]
-    if offered_by is None or context[offered_by]:
-        context[name] = form
-        messages.error(request, _("Not saved. The form below says why."))
-    else:
-        # The case has moved on since the page was loaded and no longer offers that form.
-        _errors_as_messages(request, form)
-    return render(request, "incidents/case_detail.html", context, status=400)
+    offered = offered_by is None or bool(context[offered_by])
+    return _refused_page(
+        request,
+        "incidents:case-detail",
+        "incidents/case_detail.html",
+        context,
+        name,
+        form,
+        offered=offered,
+    )
 
 
 def _details_for_display(case) -> list[tuple[str, str]]:
@@ -370,27 +382,38 @@ def _run(request, reference, form_name, call, *, files=False):
     button, with nothing typed to keep, goes back to the page with the reason as a message."""
     access = _case_or_404(request, reference, AccessAction.CHANGE, FULL_VIEW)
     if form_name is None:
-        form = _Empty(request.POST)
-    else:
-        form = _case_form(
-            form_name, request, access.case, request.POST, request.FILES if files else None
-        )
-    if form.is_valid():
         try:
-            call(access.case, form.cleaned_data)
+            call(access.case, {})
         except services.AlreadyDone as exc:
             messages.info(request, exc.message)  # done before (a double tap): news, not a failure
         except ConcernlineError as exc:
-            if form_name is None:
-                detail = " ".join(str(v) for v in exc.extra.values())
-                messages.error(request, f"{exc.message} {detail}".strip())
-            else:
-                _add_refusal(form, exc)
+            detail = " ".join(str(v) for v in exc.extra.values())
+            messages.error(request, f"{exc.message} {detail}".strip())
         else:
             messages.success(request, _("Saved."))
-    if form_name is not None and form.errors:
+        return redirect("incidents:case-detail", reference=reference)
+    form = _case_form(
+        form_name, request, access.case, request.POST, request.FILES if files else None
+    )
+    _carry_out(request, form, lambda d: call(access.case, d), saved=_("Saved."))
+    if form.errors:
         return _shown_again(request, reference, form_name, form)
     return redirect("incidents:case-detail", reference=reference)
+
+
+def _carry_out(request: HttpRequest, form: forms.Form, call, *, saved: str) -> None:
+    """A page form's action, if the form is valid: done (`saved` is said), done before (a
+    double tap: news, not a failure), or refused, the service's reasons put on the form."""
+    if not form.is_valid():
+        return
+    try:
+        call(form.cleaned_data)
+    except services.AlreadyDone as exc:
+        messages.info(request, exc.message)
+    except ConcernlineError as exc:
+        _add_refusal(form, exc)
+    else:
+        messages.success(request, saved)
 
 
 def _add_refusal(form: forms.Form, exc: ConcernlineError) -> None:
@@ -414,10 +437,6 @@ def _shown_again(request, reference, form_name, form) -> HttpResponse:
     check and log), and the case is read afresh."""
     access = _case_or_404(request, reference, AccessAction.VIEW, FULL_VIEW)
     return _case_page(request, access, refused=(form_name, form))
-
-
-class _Empty(forms.Form):
-    """An action that needs nothing but the button (and its CSRF token)."""
 
 
 @login_required
