@@ -157,11 +157,12 @@ class TokenView(APIView):
         return Response({"token": key, "expires_at": token.expires_at})
 
 
-# DRF makes a deep copy of every declared field for each serializer it makes: a tenth of a
-# report's time on the web server, for the report's nineteen fields. The fields of these
-# serializers keep nothing of one request, so one bound set, made on first use, serves every
-# instance of the class, in every thread. That holds only while they are given no context and
-# never validate partially (the fields would see the first instance's), so both are refused.
+# DRF makes a deep copy of every declared field for each serializer it makes: a quarter of a
+# concern's instructions on the web server, for the report's nineteen fields (README). The
+# fields of these serializers keep nothing of one request, so one bound set, made on first use,
+# serves every instance of the class, in every thread. That holds only while they are given
+# no context and never validate partially (the fields would see the first instance's), so both
+# are refused.
 # (A comment, not a docstring: the schema would show a docstring as the serializer's.)
 class SharedFields:
     def __init__(self, *args, **kwargs):

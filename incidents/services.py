@@ -768,10 +768,7 @@ def add_note(
     with transaction.atomic():
         case = _locked(case)
         _require(actor, case, FULL_VIEW)
-        if (
-            client_token is not None
-            and CaseNote.objects.filter(case=case, client_token=client_token).exists()
-        ):
+        if _sent_before(case, client_token):
             raise AlreadyDone(_("Your note was added already. It is shown once."))
         _require_not_anonymised(case)
         note = CaseNote.objects.create(
@@ -779,6 +776,15 @@ def add_note(
         )
         add_event(case=case, kind=TimelineKind.NOTE_ADDED, actor=actor, data={"note_id": note.id})
     return note
+
+
+def _sent_before(case: Case, client_token: uuid.UUID | None) -> bool:
+    """Whether a note or addition with this one-time token is on the case already (asked
+    under the case's lock; the casenote_client_token_once constraint backs it)."""
+    return (
+        client_token is not None
+        and CaseNote.objects.filter(case=case, client_token=client_token).exists()
+    )
 
 
 def add_report_information(
@@ -797,10 +803,7 @@ def add_report_information(
         case = _locked(case)
         if case.reporter_id != actor.id:
             raise NotAllowed(_("You may not do that on this case."))
-        if (
-            client_token is not None
-            and CaseNote.objects.filter(case=case, client_token=client_token).exists()
-        ):
+        if _sent_before(case, client_token):
             raise AlreadyDone(_("What you added is on your report already. It is shown once."))
         if case.status == CaseStatus.CLOSED:
             raise IllegalTransition(_("The case is closed."))
