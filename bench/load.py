@@ -396,15 +396,19 @@ def main() -> int:
             f"{args.clients} clients for {args.seconds:.0f} s against {web_url}{offered} …",
             flush=True,
         )
-        warmup = []
-        if args.warmup > 0:
-            warmup, _cpu = run_clients(
+
+        def load(seconds: float):
+            return run_clients(
                 url=f"{web_url}/api/v1/reports/",
                 tokens=tokens,
-                seconds=args.warmup,
+                seconds=seconds,
                 urgent_share=args.urgent_share,
                 rate=args.rate,
             )
+
+        warmup = []
+        if args.warmup > 0:
+            warmup, _cpu = load(args.warmup)
             print(f"warm-up: {len(warmup)} reports in {args.warmup:g} s, not timed", flush=True)
         web, worker = processes[0].pid, processes[1].pid
         cpu_before = {
@@ -414,13 +418,7 @@ def main() -> int:
         }
         postgres = PostgresMeter()
         started = time.monotonic()
-        results, clients_cpu = run_clients(
-            url=f"{web_url}/api/v1/reports/",
-            tokens=tokens,
-            seconds=args.seconds,
-            urgent_share=args.urgent_share,
-            rate=args.rate,
-        )
+        results, clients_cpu = load(args.seconds)
         elapsed = time.monotonic() - started
         cpu = {
             "web": tree_cpu_seconds(web) - cpu_before["web"],
